@@ -1,0 +1,36 @@
+"""agentrt: a program-level runtime for LLM agents.
+
+    import agentrt
+
+    @agentrt.tool
+    def run_tests(workspace: str) -> dict: ...
+
+    @agentrt.step(tools=[run_tests])
+    async def fix(ctx, task: str) -> str: ...
+
+    @agentrt.program(deadline_s=600)
+    def agent(task: str):
+        return fix(task)
+
+    report = agentrt.run(agent, [{"task": "..."}], workers=4)
+
+This package only gathers the public names of `programs` (authoring) and `runtime`
+(running); the driver, and with it Ray, is imported on first use.
+"""
+from programs import ChatReply, StepContext, program, step, tool
+
+__all__ = ["tool", "step", "program", "ChatReply", "StepContext", "Runtime",
+           "RuntimeConfig", "Workload", "run"]
+
+
+def __getattr__(name: str):
+    if name in ("Runtime", "run"):
+        from runtime.cluster import driver
+        return getattr(driver, name)
+    if name == "RuntimeConfig":
+        from runtime.config import RuntimeConfig
+        return RuntimeConfig
+    if name == "Workload":
+        from runtime.workload import Workload
+        return Workload
+    raise AttributeError(f"module 'agentrt' has no attribute {name!r}")

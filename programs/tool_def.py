@@ -1,0 +1,105 @@
+"""``@tool``: a plain function that the model (or a program) can call by name."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, Literal, overload
+
+from programs.build import GraphBuilder, current_builder
+from programs.handle import StepHandle
+from programs.values import contains_handle
+from toolmgr.errors import ToolArgumentsError
+from toolmgr.registry import RegisteredTool
+from toolmgr.spec import ToolSpec
+
+
+class Tool:
+    """A function described as a tool (``.spec``, ``.registered``) that stays callable.
+
+    Outside a program build, calling it calls the function (so tools are testable as
+    plain functions). Inside a ``@program`` build, calling it adds a tool node to the
+    graph and returns a ``StepHandle``: literal arguments are checked against the
+    tool's schema right away (``ToolArgumentsError``), arguments that are results of
+    other steps when the node runs.
+    """
+
+    def __init__(self, registered: RegisteredTool) -> None:
+        self.registered = registered
+        self.fn = registered.fn
+        self._signature = inspect.signature(registered.fn)
+        functools.update_wrapper(self, registered.fn)
+
+    @property
+    def spec(self) -> ToolSpec:
+        return self.registered.spec
+
+    @property
+    def name(self) -> str:
+        return self.registered.spec.name
+
+    def __repr__(self) -> str:
+        return f"Tool({self.name!r})"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        builder = current_builder()
+        if builder is None:
+            return self.fn(*args, **kwargs)
+        return self._bind(builder, args, kwargs)
+
+    def _bind(
+        self, builder: GraphBuilder, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> StepHandle:
+        try:
+            arguments = dict(self._signature.bind_partial(*args, **kwargs).arguments)
+        except TypeError as exc:
+            raise ToolArgumentsError(self.name, [f"{exc}."]) from None
+        builder.check_arguments(self.name, arguments)
+        deferred = {name for name, value in arguments.items() if contains_handle(value)}
+        self.registered.validate_args(arguments, defer=deferred)
+        return builder.add(self.name, "tool", self, (), arguments)
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    timeout_s: float = 60.0,
+    executor: Literal["inline", "thread"] = "thread",
+    duration_prior_s: float | None = None,
+    description: str | None = None,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    timeout_s: float = 60.0,
+    executor: Literal["inline", "thread"] = "thread",
+    duration_prior_s: float | None = None,
+    description: str | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Declare a tool: ``@tool`` or ``@tool(timeout_s=5, executor="inline")``.
+
+    ``name`` defaults to the function's name and ``description`` to the first
+    paragraph of its docstring; parameters come from the signature. Bad options raise
+    pydantic's ``ValidationError`` naming the field and the value.
+    """
+
+    def decorate(f: Callable[..., Any]) -> Tool:
+        registered = RegisteredTool.from_function(
+            f,
+            name=name,
+            timeout_s=timeout_s,
+            executor=executor,
+            duration_prior_s=duration_prior_s,
+            description=description,
+        )
+        return Tool(registered)
+
+    return decorate(fn) if fn is not None else decorate

@@ -1,0 +1,118 @@
+"""`agentrt` command line.
+
+    agentrt run FILE [--programs N] [--workers W] [--model M] [--time-scale S] ...
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from pydantic import ValidationError
+
+from runtime.config import RuntimeConfig
+from runtime.results import ProgramResult
+from runtime.workload import Workload, load_workload
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return args.handler(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentrt", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run the programs a workload file defines")
+    run.add_argument("file", help="a Python file that defines one Workload")
+    add_run_options(run)
+    run.set_defaults(handler=_cmd_run)
+    return parser
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--programs", type=int, help="programs to run (default: the file's)")
+    parser.add_argument("--workers", type=int, help="simulated GPU workers")
+    parser.add_argument("--model", help="model the workers serve, e.g. llama-3.1-8b")
+    parser.add_argument("--gpu", help="GPU the workers model: a100, h100, h200")
+    parser.add_argument("--tp", type=int, help="tensor-parallel degree per worker")
+    parser.add_argument("--time-scale", type=float,
+                        help="wall seconds per simulated GPU second (default 1.0)")
+    parser.add_argument("--queue", help="queue policy (program_fcfs, request_fcfs)")
+    parser.add_argument("--router", help="routing policy (sticky, least_loaded, round_robin)")
+    parser.add_argument("--concurrency", type=int, dest="max_concurrent_programs",
+                        help="programs in flight at once")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--trace-dir", help="where run folders with trace.jsonl go")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+_CONFIG_KEYS = ("workers", "model", "gpu", "tp", "time_scale", "queue", "router",
+                "max_concurrent_programs", "seed", "trace_dir")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    try:
+        workload = load_workload(args.file)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"agentrt: {exc}", file=sys.stderr)
+        return 2
+    return run_workload(workload, args)
+
+
+def run_workload(workload: Workload, args: argparse.Namespace) -> int:
+    """Run a workload with command-line overrides; print progress and the summary.
+    Exit status 0 when every program succeeded, 1 otherwise, 2 on bad input."""
+    from runtime.cluster.driver import Runtime  # Ray import only when running
+
+    overrides = {k: getattr(args, k) for k in _CONFIG_KEYS if getattr(args, k, None) is not None}
+    try:
+        config = RuntimeConfig(**{**workload.config, **overrides})
+    except ValidationError as exc:
+        print(f"agentrt: invalid option: {exc}", file=sys.stderr)
+        return 2
+    n = args.programs if args.programs is not None else workload.programs
+    progress = None if args.quiet else ProgressBar(n)
+    with Runtime(config, responder=workload.responder) as rt:
+        report = rt.run(workload.program, workload.make_inputs(n), progress=progress)
+    if progress is not None:
+        progress.close()
+    report.print()
+    return 0 if report.done == len(report.results) else 1
+
+
+def main_for(workload: Workload, argv: Sequence[str] | None = None) -> int:
+    """Entry point for `python my_workload.py [options]` (and `ray job submit`)."""
+    parser = argparse.ArgumentParser(description="run this workload on agentrt")
+    add_run_options(parser)
+    return run_workload(workload, parser.parse_args(argv))
+
+
+class ProgressBar:
+    """One line on stderr: done/total, failures, elapsed."""
+
+    def __init__(self, total: int, width: int = 30) -> None:
+        import time
+        self.total, self.width, self.failed = total, width, 0
+        self._clock = time.monotonic
+        self._start = self._clock()
+        self._draw(0)
+
+    def __call__(self, done: int, total: int, result: ProgramResult) -> None:
+        self.failed += 0 if result.ok else 1
+        self._draw(done)
+
+    def _draw(self, done: int) -> None:
+        filled = int(self.width * done / max(1, self.total))
+        bar = "#" * filled + "-" * (self.width - filled)
+        elapsed = self._clock() - self._start
+        sys.stderr.write(f"\r[{bar}] {done}/{self.total} programs  "
+                         f"{self.failed} failed  {elapsed:5.1f}s")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")

@@ -1,0 +1,203 @@
+"""The driver API: start (or attach to) Ray, place the actors, run programs.
+
+    with Runtime(RuntimeConfig(workers=4)) as rt:
+        report = rt.run(my_program, [{"task": "..."}, ...])
+
+Without `RAY_ADDRESS` a local Ray instance is started (and stopped at exit) with one
+`sim_gpu` resource per simulated worker; with it, the runtime attaches to that cluster
+(`ray job submit` sets it) and places workers on its `sim_gpu` resources when it has
+them.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import ray
+from opentelemetry import trace as otel
+
+from programs import ProgramDef
+from runtime import tracing, wire
+from runtime.cluster.runner_actor import ProgramRunner
+from runtime.cluster.scheduler_actor import SchedulerActor
+from runtime.cluster.worker_actor import WorkerActor
+from runtime.config import RuntimeConfig
+from runtime.engines.factory import EngineFactory
+from runtime.engines.responder import Responder
+from runtime.report import RunReport
+from runtime.results import ProgramResult
+
+Progress = Callable[[int, int, ProgramResult], None]
+
+
+class Runtime:
+    def __init__(self, config: RuntimeConfig | None = None, *,
+                 responder: Responder | None = None, **overrides: Any) -> None:
+        base = config or RuntimeConfig()
+        self.config = base.model_copy(update=overrides) if overrides else base
+        if overrides:
+            self.config = RuntimeConfig(**self.config.model_dump())  # re-validate
+        self.responder = responder
+        self.run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self._started_ray = False
+        self._scheduler = None
+        self._workers: list[Any] = []
+        self._runners: list[Any] = []
+        self._trace_writer: tracing.JsonLinesWriter | None = None
+        self._cluster = ""
+
+    # -- lifecycle -----------------------------------------------------------------
+    def __enter__(self) -> "Runtime":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        cfg = self.config
+        tracing.setup("agentrt-driver")
+        self._connect()
+        factory = EngineFactory(model=cfg.model, gpu=cfg.gpu, tp=cfg.tp,
+                                responder=self.responder, block_size=cfg.block_size,
+                                max_num_seqs=cfg.max_num_seqs,
+                                max_batched_tokens=cfg.max_batched_tokens, seed=cfg.seed)
+        factory.validate()
+        self._scheduler = SchedulerActor.remote(cfg.queue, cfg.router, cfg.dispatch_window)
+        placement = self._placement()
+        self._workers = [
+            WorkerActor.options(**placement).remote(
+                f"w{i}", factory, cfg.time_scale, self._scheduler)
+            for i in range(cfg.workers)]
+        ids = ray.get([w.start.remote() for w in self._workers], timeout=120)
+        ray.get([self._scheduler.register_worker.remote(i, w)
+                 for i, w in zip(ids, self._workers)], timeout=60)
+        prices = {m: (p.input_per_m, p.output_per_m) for m, p in cfg.prices.items()}
+        self._runners = [
+            ProgramRunner.remote(self._scheduler, cfg.model, [cfg.model], cfg.block_size,
+                                 prices)
+            for _ in range(cfg.runners)]
+        trace_path = Path(cfg.trace_dir) / self.run_id / "trace.jsonl"
+        self._trace_writer = tracing.JsonLinesWriter(trace_path)
+
+    def stop(self) -> None:
+        for actor in [*self._runners, *self._workers, self._scheduler]:
+            if actor is not None:
+                ray.kill(actor)
+        self._runners, self._workers, self._scheduler = [], [], None
+        if self._trace_writer is not None:
+            self._trace_writer.close()
+        if self._started_ray:
+            ray.shutdown()
+            self._started_ray = False
+
+    # -- running -------------------------------------------------------------------
+    def run(self, program: ProgramDef, inputs: Sequence[dict[str, Any]] | dict[str, Any],
+            progress: Progress | None = None) -> RunReport:
+        """Run `program` once per input (kwargs dicts), at most
+        `max_concurrent_programs` at a time. Every input's graph is built and validated
+        first, so an invalid program fails before anything runs."""
+        if self._scheduler is None:
+            raise RuntimeError("the runtime is not started; use `with Runtime(...) as rt:`")
+        inputs = [inputs] if isinstance(inputs, dict) else list(inputs)
+        for kwargs in inputs:
+            program.build(**kwargs)
+        program_ref = ray.put(program)
+        start = time.time()
+        results = self._run_closed_loop(program, program_ref, inputs, progress)
+        self._write_spans(tracing.drain())
+        return RunReport(results=results, wall_time_s=time.time() - start,
+                         trace_path=self._trace_writer.path, time_scale=self.config.time_scale,
+                         workers=ray.get([w.stats.remote() for w in self._workers], timeout=60),
+                         cluster=self._cluster)
+
+    def check_integrity(self) -> None:
+        """Every worker's KV accounting is consistent (raises otherwise)."""
+        ray.get([w.check_integrity.remote() for w in self._workers], timeout=60)
+
+    def _run_closed_loop(self, program, program_ref, inputs, progress) -> list[ProgramResult]:
+        limit = self.config.max_concurrent_programs
+        pending: dict[Any, tuple[str, otel.Span]] = {}
+        results: list[ProgramResult] = []
+        next_index = 0
+        while next_index < len(inputs) or pending:
+            while next_index < len(inputs) and len(pending) < limit:
+                ref, entry = self._launch(program, program_ref, inputs[next_index], next_index)
+                pending[ref] = entry
+                next_index += 1
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            _, span = pending.pop(ref)
+            result: ProgramResult = wire.decode(ray.get(ref))
+            self._close(span, result)
+            results.append(result)
+            if progress is not None:
+                progress(len(results), len(inputs), result)
+        return sorted(results, key=lambda r: r.program_id)
+
+    def _launch(self, program, program_ref, kwargs, index):
+        program_id = f"{program.name}-{index:05d}"
+        span = tracing.tracer().start_span(f"invoke_workflow {program.name}")
+        span.set_attributes({tracing.OPERATION: "invoke_workflow",
+                             tracing.WORKFLOW_NAME: program.name,
+                             "agentrt.program.id": program_id,
+                             "agentrt.tenant": program.options.tenant})
+        carrier = tracing.inject(otel.set_span_in_context(span))
+        runner = self._runners[index % len(self._runners)]
+        ref = runner.run_program.remote(program_ref, (), kwargs, program_id, time.time(),
+                                        carrier)
+        return ref, (program_id, span)
+
+    def _close(self, span: otel.Span, result: ProgramResult) -> None:
+        span.set_attribute("agentrt.program.status", result.status)
+        if not result.ok:
+            span.set_status(otel.Status(otel.StatusCode.ERROR, result.error or result.status))
+        span.end(end_time=int(result.finished_at * 1e9))
+        self._write_spans(tracing.drain() + result.spans)
+        result.spans = []
+
+    def _write_spans(self, rows: list[dict[str, Any]]) -> None:
+        if rows and self._trace_writer is not None:
+            self._trace_writer.write(rows)
+
+    # -- Ray -----------------------------------------------------------------------
+    def _connect(self) -> None:
+        cfg = self.config
+        if ray.is_initialized():
+            self._cluster = "attached to the running Ray instance"
+            return
+        address = os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=True)
+            self._cluster = f"attached to Ray at {address}"
+            return
+        ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False,
+                 resources={cfg.sim_gpu_resource: cfg.workers}, log_to_driver=True)
+        self._started_ray = True
+        self._cluster = f"local Ray, {cfg.workers} simulated {cfg.gpu} workers ({cfg.model})"
+
+    def _placement(self) -> dict[str, Any]:
+        cfg = self.config
+        have = ray.cluster_resources().get(cfg.sim_gpu_resource, 0)
+        if have >= cfg.workers:
+            return {"resources": {cfg.sim_gpu_resource: 1}}
+        warnings.warn(
+            f"the Ray cluster offers {have:g} '{cfg.sim_gpu_resource}' resources for "
+            f"{cfg.workers} simulated workers; placing them without it. Start nodes with "
+            f"--resources='{{\"{cfg.sim_gpu_resource}\": N}}' to place them by resource.")
+        self._cluster += f" ({cfg.workers} simulated {cfg.gpu} workers, {cfg.model})"
+        return {}
+
+
+def run(program: ProgramDef, inputs: Sequence[dict[str, Any]] | dict[str, Any], *,
+        responder: Responder | None = None, progress: Progress | None = None,
+        **config: Any) -> RunReport:
+    """Start a runtime, run the program on the inputs, stop. Config keys are
+    `RuntimeConfig` fields."""
+    with Runtime(RuntimeConfig(**config), responder=responder) as rt:
+        return rt.run(program, inputs, progress=progress)
+

@@ -1,0 +1,63 @@
+"""Program runner actors: they execute user step code.
+
+A runner runs many programs concurrently on its event loop; step bodies that are plain
+functions run in threads. LLM calls go to the scheduler actor; tools run here, under
+toolmgr. Finished spans travel back with each program's result.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import ray
+
+from runtime import tracing, wire
+from runtime.core.budget import Price
+from runtime.core.messages import LLMRequest, RequestDone
+from runtime.engines.tokenizer import SimpleTokenizer
+from runtime.execution import execute_program
+from toolmgr import ToolManager, ToolRegistry
+
+
+class ActorBackend:
+    """The ChatBackend that talks to the scheduler actor."""
+
+    def __init__(self, scheduler: Any) -> None:
+        self._scheduler = scheduler
+
+    async def chat(self, request: LLMRequest) -> RequestDone:
+        return wire.decode(await self._scheduler.chat.remote(wire.encode(request)))
+
+    async def abort(self, request_id: str) -> None:
+        await self._scheduler.abort.remote(request_id)
+
+    async def release_session(self, session_id: str) -> None:
+        await self._scheduler.release_session.remote(session_id)
+
+
+@ray.remote(num_cpus=0, max_concurrency=10_000)
+class ProgramRunner:
+    def __init__(self, scheduler: Any, default_model: str, served_models: list[str],
+                 block_size: int, prices: dict[str, tuple[float, float]]) -> None:
+        tracing.setup("agentrt-runner")
+        self._backend = ActorBackend(scheduler)
+        self._tools = ToolManager(ToolRegistry())
+        self._tokenizer = SimpleTokenizer()
+        self._model = default_model
+        self._served = tuple(served_models)
+        self._block_size = block_size
+        self._prices = {m: Price(*p) for m, p in prices.items()}
+
+    async def run_program(self, program: Any, args: tuple, kwargs: dict, program_id: str,
+                          arrival: float, parent: dict[str, str]) -> bytes:
+        result = await execute_program(
+            program, tuple(args), dict(kwargs), program_id=program_id, arrival=arrival,
+            backend=self._backend, tools=self._tools, tokenizer=self._tokenizer,
+            default_model=self._model, served_models=self._served,
+            block_size=self._block_size, prices=self._prices, clock=time.time,
+            parent=parent)
+        result.spans = tracing.drain(tracing.trace_id_of(parent))
+        return wire.encode(result)
+
+    async def leftover_spans(self) -> list[dict[str, Any]]:
+        return tracing.drain()

@@ -1,0 +1,75 @@
+"""A worker actor: one simulated GPU, stepping its engine on the real clock.
+
+The loop steps the engine while it has work, sleeps each step's modeled duration times
+the run's time scale, and reports the step's events and stats to the scheduler (which
+answers by sending more work). With no work it waits for `submit`.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import ray
+
+from runtime import wire
+from runtime.engines.base import Engine
+
+
+@ray.remote(num_cpus=0)
+class WorkerActor:
+    def __init__(self, worker_id: str, engine_factory: Any, time_scale: float,
+                 scheduler: Any) -> None:
+        self.worker_id = worker_id
+        self.engine: Engine = engine_factory(worker_id)
+        self.time_scale = time_scale
+        self.scheduler = scheduler
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task | None = None
+        self._gpu_time = 0.0
+        self._steps = 0
+
+    async def start(self) -> str:
+        if self._loop_task is None:
+            self._loop_task = asyncio.get_running_loop().create_task(self._loop())
+        return self.worker_id
+
+    async def submit(self, requests: list[bytes]) -> None:
+        now = time.time()
+        for data in requests:
+            self.engine.submit(wire.decode(data), now)
+        self._wake.set()
+
+    async def abort(self, request_id: str) -> None:
+        self.engine.abort(request_id, time.time())
+
+    async def release(self, session_id: str) -> None:
+        self.engine.release(session_id, time.time())
+
+    async def stats(self) -> dict[str, Any]:
+        s = self.engine.stats()
+        return {"worker_id": self.worker_id, "gpu_time_s": self._gpu_time,
+                "steps": self._steps, "running": s.running, "waiting": s.waiting,
+                "kv_capacity_blocks": s.kv_capacity_blocks, "kv_used_blocks": s.kv_used_blocks,
+                "prefix_hit_tokens": s.prefix_hit_tokens,
+                "prefix_miss_tokens": s.prefix_miss_tokens}
+
+    async def check_integrity(self) -> bool:
+        self.engine.check_integrity()
+        return True
+
+    async def _loop(self) -> None:
+        while True:
+            if not self.engine.has_work():
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            result = self.engine.step(time.time())
+            self._gpu_time += result.duration
+            self._steps += 1
+            # A step that could schedule nothing (all memory pinned) still yields.
+            await asyncio.sleep(max(result.duration * self.time_scale, 1e-3 if
+                                    result.duration == 0 else 0.0))
+            await self.scheduler.report.remote(
+                self.worker_id, [wire.encode(e) for e in result.events],
+                wire.encode(self.engine.stats()))

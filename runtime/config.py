@@ -1,0 +1,69 @@
+"""Run configuration: validated and frozen at the edge (CLI, driver API, config files)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from runtime.core.budget import Price
+from runtime.core.queues import QUEUE_POLICIES
+from runtime.core.router import ROUTERS
+
+# Illustrative list prices (USD per million tokens) for hosted open-weight models;
+# used for budgets in USD when the user gives none.
+DEFAULT_PRICES: dict[str, Price] = {
+    "llama-3.1-8b": Price(input_per_m=0.10, output_per_m=0.20),
+    "llama-3.1-70b": Price(input_per_m=0.60, output_per_m=0.80),
+}
+
+
+class RuntimeConfig(BaseModel):
+    """How a run is set up: the simulated cluster, the policies and where traces go."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workers: int = Field(4, ge=1, le=4096)
+    """Number of simulated GPU workers (one Ray actor each)."""
+    model: str = "llama-3.1-8b"
+    """Model every worker serves (see runtime.engines.hardware for the names)."""
+    gpu: str = "h100"
+    """GPU the simulated workers model."""
+    tp: int = Field(1, ge=1, le=16)
+    """Tensor-parallel degree of one worker."""
+    time_scale: float = Field(1.0, gt=0)
+    """Wall seconds per simulated GPU second (0.1 runs the GPU ten times faster)."""
+    queue: str = "program_fcfs"
+    """Queue policy: which waiting call a worker gets next."""
+    router: str = "sticky"
+    """Routing policy: which worker a call goes to."""
+    dispatch_window: int = Field(8, ge=1)
+    """Calls a worker may hold beyond those it runs; the rest wait in the scheduler."""
+    runners: int = Field(2, ge=1)
+    """Program runner actors that execute step code."""
+    max_concurrent_programs: int = Field(64, ge=1)
+    """Programs in flight at once (closed loop); the rest wait to start."""
+    block_size: int = Field(16, ge=1)
+    """KV block size in tokens."""
+    max_num_seqs: int = Field(256, ge=1)
+    max_batched_tokens: int = Field(8192, ge=16)
+    seed: int = 0
+    """Seed for every random choice the simulated engines make."""
+    trace_dir: Path = Path("runs")
+    """Each run writes runs/<run id>/trace.jsonl under this folder."""
+    sim_gpu_resource: str = "sim_gpu"
+    """Ray custom resource that places one simulated worker."""
+    prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    @field_validator("queue")
+    @classmethod
+    def _known_queue(cls, value: str) -> str:
+        if value not in QUEUE_POLICIES:
+            raise ValueError(f"unknown queue policy {value!r}; valid: {sorted(QUEUE_POLICIES)}")
+        return value
+
+    @field_validator("router")
+    @classmethod
+    def _known_router(cls, value: str) -> str:
+        if value not in ROUTERS:
+            raise ValueError(f"unknown router {value!r}; valid: {sorted(ROUTERS)}")
+        return value

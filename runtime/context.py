@@ -1,0 +1,231 @@
+"""The step context a running step receives as `ctx`.
+
+`ctx.chat` turns a conversation into an `LLMRequest` (tokenized, so the prompt's block
+hashes let the engine find the part of it that is still cached), reserves its worst-case
+cost in the program's budget ledger, sends it through the backend (the scheduler) and
+turns the engine's `RequestDone` into a `ChatReply`. `ctx.call_tool` runs a declared
+tool through toolmgr. Both record OpenTelemetry spans under the step's span.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol
+
+from opentelemetry import trace as otel
+
+from kvcache.prefix import TokenChain
+from programs.context import ChatReply, Usage
+from programs.errors import UndeclaredToolError
+from runtime import tracing
+from runtime.core.budget import BudgetLedger
+from runtime.core.messages import LLMRequest, RequestDone
+from runtime.engines.tokenizer import SimpleTokenizer
+from toolmgr import ToolManager, ToolResult
+
+
+class ChatBackend(Protocol):
+    """Where LLM calls go: the scheduler, in whatever process it lives."""
+
+    async def chat(self, request: LLMRequest) -> RequestDone: ...
+
+    async def abort(self, request_id: str) -> None: ...
+
+    async def release_session(self, session_id: str) -> None: ...
+
+
+@dataclass(slots=True)
+class ProgramState:
+    """What one running program accumulates; shared by its steps' contexts."""
+
+    program_id: str
+    name: str
+    tenant: str
+    arrival: float
+    ledger: BudgetLedger
+    default_model: str
+    served_models: tuple[str, ...]
+    block_size: int
+    clock: Callable[[], float]
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    prefilled_tokens: int = 0
+    output_tokens: int = 0
+    queue_wait_s: float = 0.0
+    tool_calls: int = 0
+    tool_errors: int = 0
+    tool_time_s: float = 0.0
+    inflight: set[str] = field(default_factory=set)
+
+
+class RunnerStepContext:
+    """`programs.context.StepContext` backed by a chat backend and a ToolManager."""
+
+    def __init__(self, state: ProgramState, step_id: str, step_name: str,
+                 declared_tools: tuple[str, ...], model: str | None, max_tokens: int,
+                 backend: ChatBackend, tools: ToolManager, tokenizer: SimpleTokenizer) -> None:
+        self.program_id = state.program_id
+        self.step_id = step_id
+        self.session_id = f"{state.program_id}/{step_id}"
+        self._state = state
+        self._step_name = step_name
+        self._declared = declared_tools
+        self._model = model
+        self._max_tokens = max_tokens
+        self._backend = backend
+        self._tools = tools
+        self._tokenizer = tokenizer
+        self._turn = 0
+
+    async def chat(self, messages: list[dict[str, Any]], tools: list | None = None,
+                   model: str | None = None, max_tokens: int | None = None,
+                   **sampling: Any) -> ChatReply:
+        model = model or self._model or self._state.default_model
+        self._check_model(model)
+        names = self._tool_names(tools)
+        schemas = self._tools.registry.openai_tools(names) if names else None
+        tokens = self._tokenizer.encode_prompt(messages, schemas)
+        reservation = self._state.ledger.reserve(model, len(tokens),
+                                                 max_tokens or self._max_tokens)
+        with tracing.tracer().start_as_current_span(
+                f"chat {model}", kind=otel.SpanKind.CLIENT) as span:
+            request = self._request(messages, schemas, model, tokens,
+                                    reservation.max_tokens, sampling)
+            span.set_attributes({
+                tracing.OPERATION: "chat", tracing.REQUEST_MODEL: model,
+                tracing.REQUEST_MAX_TOKENS: reservation.max_tokens,
+                tracing.CONVERSATION_ID: self.session_id,
+                "agentrt.request.id": request.request_id,
+            })
+            try:
+                done = await self._send(request)
+            except BaseException:
+                self._state.ledger.cancel(reservation)
+                raise
+            self._state.ledger.settle(reservation, done.prompt_tokens, done.output_tokens)
+            self._record(span, request, done)
+        return ChatReply(
+            text=done.text,
+            tool_calls=[c.to_openai() for c in done.tool_calls],
+            finish_reason=done.finish_reason,
+            usage=Usage(prompt_tokens=done.prompt_tokens,
+                        completion_tokens=done.output_tokens,
+                        cached_tokens=done.cached_tokens),
+        )
+
+    async def call_tool(self, call: dict[str, Any]) -> ToolResult:
+        function = call.get("function") or {}
+        name = function.get("name") or call.get("name")
+        if name not in self._declared:
+            raise UndeclaredToolError(
+                f"step {self._step_name!r} called tool {name!r}, which it did not declare; "
+                f"add it to @step(tools=[...]) (declared: {list(self._declared)})")
+        call_id = call.get("id") or f"{self.session_id}:tool{self._state.tool_calls}"
+        arguments = function.get("arguments", call.get("arguments", {}))
+        with tracing.tracer().start_as_current_span(f"execute_tool {name}") as span:
+            span.set_attributes({tracing.OPERATION: "execute_tool", tracing.TOOL_NAME: name,
+                                 tracing.TOOL_CALL_ID: call_id})
+            result = await self._tools.call(name, arguments, call_id)
+            span.set_attribute("agentrt.tool.duration_s", result.duration_s)
+            if not result.ok:
+                span.set_status(otel.Status(otel.StatusCode.ERROR, result.error or ""))
+        state = self._state
+        state.tool_calls += 1
+        state.tool_errors += 0 if result.ok else 1
+        state.tool_time_s += result.duration_s
+        return result
+
+    async def call_tools(self, calls: list[dict[str, Any]]) -> list[ToolResult]:
+        return list(await asyncio.gather(*(self.call_tool(c) for c in calls)))
+
+    # -- internals -----------------------------------------------------------------
+    def _tool_names(self, tools: list | None) -> list[str]:
+        if tools is None:
+            return list(self._declared)
+        names = [t if isinstance(t, str) else t.name for t in tools]
+        undeclared = [n for n in names if n not in self._declared]
+        if undeclared:
+            raise UndeclaredToolError(
+                f"step {self._step_name!r} offered tools {undeclared} to the model without "
+                f"declaring them; add them to @step(tools=[...])")
+        return names
+
+    def _check_model(self, model: str) -> None:
+        if model not in self._state.served_models:
+            raise ValueError(f"model {model!r} is not served by this runtime; served: "
+                             f"{list(self._state.served_models)} (set RuntimeConfig.model)")
+
+    def _request(self, messages, schemas, model, tokens, max_tokens, sampling) -> LLMRequest:
+        state = self._state
+        self._turn += 1
+        return LLMRequest(
+            request_id=f"{self.session_id}#{self._turn}",
+            program_id=state.program_id, session_id=self.session_id, model=model,
+            prefix=TokenChain.from_tokens(tokens, block_size=state.block_size),
+            max_tokens=max_tokens, program_arrival=state.arrival, tenant=state.tenant,
+            messages=list(messages), tools=schemas, sampling=dict(sampling),
+            trace_context=tracing.inject(),
+        )
+
+    async def _send(self, request: LLMRequest) -> RequestDone:
+        state = self._state
+        state.inflight.add(request.request_id)
+        try:
+            return await self._backend.chat(request)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._backend.abort(request.request_id))
+            raise
+        finally:
+            state.inflight.discard(request.request_id)
+
+    def _record(self, span: otel.Span, request: LLMRequest, done: RequestDone) -> None:
+        state = self._state
+        wait = max(0.0, done.first_scheduled_at - request.arrival) if request.arrival else 0.0
+        state.llm_calls += 1
+        state.prompt_tokens += done.prompt_tokens
+        state.cached_tokens += done.cached_tokens
+        state.prefilled_tokens += done.prefilled_tokens
+        state.output_tokens += done.output_tokens
+        state.queue_wait_s += wait
+        span.set_attributes({
+            tracing.INPUT_TOKENS: done.prompt_tokens,
+            tracing.OUTPUT_TOKENS: done.output_tokens,
+            tracing.CACHE_READ_TOKENS: done.cached_tokens,
+            tracing.RESPONSE_FINISH: [done.finish_reason],
+            "agentrt.worker.id": done.worker_id,
+            "agentrt.queue_wait_s": wait,
+            "agentrt.prefilled_tokens": done.prefilled_tokens,
+            "agentrt.preemptions": done.preemptions,
+        })
+        span.add_event("kv_prefix_lookup", {"cached_tokens": done.cached_tokens,
+                                             "prompt_tokens": done.prompt_tokens})
+        if done.tool_calls:
+            span.add_event("tool_calls", {"names": [c.name for c in done.tool_calls]})
+
+
+class SyncStepContext:
+    """What a plain (non-async) step function receives: the same calls, blocking.
+    The step runs in a worker thread; its calls run on the runner's event loop."""
+
+    def __init__(self, ctx: RunnerStepContext, loop: asyncio.AbstractEventLoop) -> None:
+        self._ctx = ctx
+        self._loop = loop
+        self.program_id, self.step_id, self.session_id = ctx.program_id, ctx.step_id, ctx.session_id
+
+    def _wait(self, coro: Awaitable) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def chat(self, messages, tools=None, model=None, max_tokens=None, **sampling) -> ChatReply:
+        return self._wait(self._ctx.chat(messages, tools, model, max_tokens, **sampling))
+
+    def call_tool(self, call: dict[str, Any]) -> ToolResult:
+        return self._wait(self._ctx.call_tool(call))
+
+    def call_tools(self, calls: list[dict[str, Any]]) -> list[ToolResult]:
+        return self._wait(self._ctx.call_tools(calls))
+
+
+def arguments_json(arguments: Any) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(arguments, sort_keys=True)

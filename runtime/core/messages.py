@@ -1,0 +1,160 @@
+"""Requests, replies and engine events: the values that cross between the core, engines
+and drivers.
+
+Plain slotted dataclasses: they sit on hot paths (one per LLM call, one per engine event).
+Everything here is transport-neutral; `runtime.wire` turns them into versioned msgpack
+when they cross a process.
+
+Life of one LLM call, with the timestamps each stage fills in::
+
+    runner ──LLMRequest──▶ scheduler queue ──dispatch──▶ engine waiting ──▶ running
+      arrival                              dispatched_at      first_scheduled_at
+                                                              ... first_token_at
+    runner ◀──RequestDone (finished_at, usage, text, tool calls)── engine
+
+Times are seconds on the driver's clock (virtual in the simulator, monotonic wall
+time scaled back to engine time in the Ray runtime).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kvcache.prefix import TokenChain
+
+
+@dataclass(slots=True)
+class LLMRequest:
+    """One LLM call of one session.
+
+    `prefix` describes the prompt as a chain of block hashes (see `kvcache.prefix`):
+    it is all an engine needs to find the cached part of the prompt. `messages` and
+    `tools` carry the conversation for responders and real engines; the simulator's
+    counted workloads leave them empty.
+    """
+
+    request_id: str
+    program_id: str
+    session_id: str
+    model: str
+    prefix: TokenChain
+    max_tokens: int
+    arrival: float = 0.0
+    program_arrival: float = 0.0
+    tenant: str = "default"
+    messages: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
+    # Output length the workload already knows (trace replay); None lets the responder
+    # decide.
+    output_tokens_hint: int | None = None
+    # True when the caller knows this is the program's last LLM call (no pin after it).
+    last_call: bool = False
+    trace_context: dict[str, str] | None = None
+    # Set by the scheduler's queue policy when it dispatches; lower runs first.
+    priority: tuple = ()
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.prefix.num_tokens
+
+
+@dataclass(slots=True)
+class ToolCallSpec:
+    """A tool call in the OpenAI shape: {"id", "type": "function", "function": {...}}."""
+
+    call_id: str
+    name: str
+    arguments: str  # JSON text, as models emit it
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "id": self.call_id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(slots=True)
+class RequestDone:
+    """An engine finished a request. Token counts obey
+    `prompt_tokens == cached_tokens + prefilled_tokens - recomputed_tokens`, where
+    recomputed tokens are work redone after a preemption."""
+
+    request_id: str
+    session_id: str
+    program_id: str
+    worker_id: str
+    finished_at: float
+    prompt_tokens: int
+    cached_tokens: int
+    prefilled_tokens: int
+    output_tokens: int
+    text: str = ""
+    tool_calls: list[ToolCallSpec] = field(default_factory=list)
+    finish_reason: str = "stop"  # "stop" | "length" | "tool_calls" | "aborted"
+    # How the caller extends its TokenChain with this output (see TokenChain.extend_*):
+    # token ids when the engine produced text, else a synthetic run key.
+    output_token_ids: list[int] | None = None
+    output_synthetic_key: int | None = None
+    dispatched_at: float = 0.0
+    first_scheduled_at: float = 0.0
+    first_token_at: float = 0.0
+    preemptions: int = 0
+    recomputed_tokens: int = 0
+
+
+@dataclass(slots=True)
+class Preempted:
+    request_id: str
+    session_id: str
+    worker_id: str
+    at: float
+    reason: str
+
+
+@dataclass(slots=True)
+class Evicted:
+    """Cached blocks of a session left the GPU (dropped, or moved to host memory)."""
+
+    session_id: str
+    worker_id: str
+    at: float
+    blocks: int
+    offloaded: bool = False
+
+
+@dataclass(slots=True)
+class PinExpired:
+    session_id: str
+    worker_id: str
+    at: float
+
+
+EngineEvent = RequestDone | Preempted | Evicted | PinExpired
+
+
+@dataclass(slots=True)
+class EngineStats:
+    """A snapshot of one worker, valid at the time it was taken."""
+
+    worker_id: str
+    running: int
+    waiting: int
+    kv_capacity_blocks: int
+    kv_used_blocks: int
+    kv_pinned_blocks: int
+    kv_cached_blocks: int  # free but still holding reusable prefix content
+    block_size: int
+    prefix_hit_tokens: int
+    prefix_miss_tokens: int
+    busy_time: float
+    steps: int
+
+    @property
+    def kv_free_blocks(self) -> int:
+        return self.kv_capacity_blocks - self.kv_used_blocks
+
+    @property
+    def load(self) -> int:
+        return self.running + self.waiting

@@ -1,0 +1,48 @@
+"""Engines: the worker-side contract (`base.Engine`) and its backends.
+
+    hardware     GPU and model specs (the one table of published figures)
+    perf_model   PerfModel: calibrated analytic step time, KV capacity, KV move costs
+    simulated    SimulatedEngine: continuous batching + chunked prefill over kvcache
+    responder    what a simulated model replies (filler, scripted tool calls)
+    tokenizer    SimpleTokenizer: deterministic ids and chat rendering
+"""
+from runtime.engines.base import Engine, StepResult
+from runtime.engines.hardware import GPUS, MODELS, GpuSpec, ModelSpec, get_gpu, get_model
+from runtime.engines.perf_model import EFFICIENCIES, Efficiencies, PerfModel, attention_pairs
+from runtime.engines.responder import (
+    RESPONDERS,
+    FillerResponder,
+    Responder,
+    Response,
+    ScriptedReply,
+    ScriptedResponder,
+    make_responder,
+)
+from runtime.engines.simulated import SimulatedEngine
+from runtime.engines.tokenizer import SimpleTokenizer, canonical_json, tool_calls_json
+
+__all__ = [
+    "EFFICIENCIES",
+    "GPUS",
+    "MODELS",
+    "Efficiencies",
+    "Engine",
+    "FillerResponder",
+    "GpuSpec",
+    "ModelSpec",
+    "PerfModel",
+    "RESPONDERS",
+    "Responder",
+    "Response",
+    "ScriptedReply",
+    "ScriptedResponder",
+    "SimpleTokenizer",
+    "SimulatedEngine",
+    "StepResult",
+    "attention_pairs",
+    "canonical_json",
+    "get_gpu",
+    "get_model",
+    "make_responder",
+    "tool_calls_json",
+]

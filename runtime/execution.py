@@ -1,0 +1,142 @@
+"""Running one program: its graph, its steps, its budget, its deadline, its spans.
+
+`execute_program` is what a program runner does for each program it is given. It is
+plain asyncio; the Ray actor around it only supplies the backend and collects spans.
+
+    (the caller opens the program's invoke_workflow span and passes its context)
+    build graph ─▶ run_graph (ready steps concurrently) ─▶ ProgramResult
+                      │  step: invoke_agent span, ctx.chat / ctx.call_tool, release session
+                      │  tool node: execute_tool span
+                      └─ deadline: cancel everything in flight (LLM calls aborted)
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, Callable
+
+import msgpack
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel
+
+from programs import ProgramDef, StepNode, run_graph
+from runtime import tracing
+from runtime.context import ChatBackend, ProgramState, RunnerStepContext, SyncStepContext
+from runtime.core.budget import BudgetExhausted, BudgetLedger, Price
+from runtime.engines.tokenizer import SimpleTokenizer
+from runtime.results import (
+    BUDGET_EXHAUSTED, DEADLINE_MISSED, FAILED, SUCCEEDED, ProgramResult,
+)
+from toolmgr import ToolManager
+
+
+async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, Any], *,
+                          program_id: str, arrival: float, backend: ChatBackend,
+                          tools: ToolManager, tokenizer: SimpleTokenizer,
+                          default_model: str, served_models: tuple[str, ...],
+                          block_size: int, prices: dict[str, Price],
+                          clock: Callable[[], float],
+                          parent: dict[str, str] | None = None) -> ProgramResult:
+    graph = program.build(*args, **kwargs)
+    options = program.options
+    for tool in graph.tools():
+        if tool.name not in tools.registry:
+            tools.registry.add(tool.registered)
+    state = ProgramState(
+        program_id=program_id, name=program.name, tenant=options.tenant, arrival=arrival,
+        ledger=BudgetLedger(options.budget_tokens, options.budget_usd, prices),
+        default_model=default_model, served_models=served_models, block_size=block_size,
+        clock=clock)
+
+    async def run_node(node: StepNode, node_args: tuple, node_kwargs: dict) -> Any:
+        if node.kind == "tool":
+            return await _run_tool_node(node, node_args, node_kwargs, state, tools)
+        return await _run_step(node, node_args, node_kwargs, state, backend, tools, tokenizer)
+
+    # Steps become children of the caller's invoke_workflow span (another process).
+    token = otel_context.attach(tracing.extract(parent))
+    try:
+        status, error, failed, outcome = await _run_with_deadline(
+            run_graph(graph, run_node), options.deadline_s, arrival, clock)
+    finally:
+        otel_context.detach(token)
+    return _result(state, status, error, failed, outcome, clock())
+
+
+async def _run_with_deadline(coro, deadline_s: float | None, arrival: float,
+                             clock: Callable[[], float]):
+    """(status, error, failed step, graph outcome or None)."""
+    timeout = None if deadline_s is None else max(0.0, arrival + deadline_s - clock())
+    try:
+        outcome = await asyncio.wait_for(coro, timeout)
+    except asyncio.TimeoutError:
+        return DEADLINE_MISSED, f"deadline of {deadline_s}s passed", None, None
+    if outcome.status == "succeeded":
+        return SUCCEEDED, None, None, outcome
+    status = BUDGET_EXHAUSTED if _is_budget(outcome.error) else FAILED
+    return status, outcome.error, outcome.failed_node, outcome
+
+
+def _is_budget(error: str | None) -> bool:
+    return bool(error) and BudgetExhausted.__name__ in error
+
+
+async def _run_step(node: StepNode, args: tuple, kwargs: dict, state: ProgramState,
+                    backend: ChatBackend, tools: ToolManager,
+                    tokenizer: SimpleTokenizer) -> Any:
+    ctx = RunnerStepContext(state, node.node_id, node.name, tuple(node.tools), node.model,
+                            node.max_tokens, backend, tools, tokenizer)
+    fn = node.target.fn
+    with tracing.tracer().start_as_current_span(f"invoke_agent {node.name}") as span:
+        span.set_attributes({tracing.OPERATION: "invoke_agent", tracing.AGENT_NAME: node.name,
+                             tracing.CONVERSATION_ID: ctx.session_id,
+                             "agentrt.step.id": node.node_id})
+        try:
+            if inspect.iscoroutinefunction(fn):
+                return await fn(ctx, *args, **kwargs)
+            sync_ctx = SyncStepContext(ctx, asyncio.get_running_loop())
+            return await asyncio.to_thread(fn, sync_ctx, *args, **kwargs)
+        finally:
+            await asyncio.shield(backend.release_session(ctx.session_id))
+
+
+async def _run_tool_node(node: StepNode, args: tuple, kwargs: dict, state: ProgramState,
+                         tools: ToolManager) -> Any:
+    registered = node.target.registered
+    bound = inspect.signature(registered.fn).bind(*args, **kwargs)
+    call_id = f"{state.program_id}/{node.node_id}"
+    with tracing.tracer().start_as_current_span(f"execute_tool {node.name}") as span:
+        span.set_attributes({tracing.OPERATION: "execute_tool",
+                             tracing.TOOL_NAME: registered.spec.name,
+                             tracing.TOOL_CALL_ID: call_id})
+        result = await tools.call(registered.spec.name, dict(bound.arguments), call_id)
+        state.tool_calls += 1
+        state.tool_time_s += result.duration_s
+        if not result.ok:
+            state.tool_errors += 1
+            span.set_status(otel.Status(otel.StatusCode.ERROR, result.error or ""))
+            raise RuntimeError(f"tool {registered.spec.name!r} failed: {result.error}")
+    return result.output
+
+
+def _result(state: ProgramState, status: str, error: str | None, failed: str | None,
+            outcome, finished_at: float) -> ProgramResult:
+    return ProgramResult(
+        program_id=state.program_id, name=state.name, tenant=state.tenant, status=status,
+        arrival=state.arrival, finished_at=finished_at, error=error, failed_step=failed,
+        outputs=_plain(outcome.outputs) if outcome is not None else None,
+        steps_done=sorted(outcome.results) if outcome is not None else [],
+        llm_calls=state.llm_calls, prompt_tokens=state.prompt_tokens,
+        cached_tokens=state.cached_tokens, prefilled_tokens=state.prefilled_tokens,
+        output_tokens=state.output_tokens, queue_wait_s=state.queue_wait_s,
+        tool_calls=state.tool_calls, tool_errors=state.tool_errors,
+        tool_time_s=state.tool_time_s, spent_usd=state.ledger.spent_usd)
+
+
+def _plain(value: Any) -> Any:
+    """Outputs travel as msgpack; anything msgpack cannot carry is sent as its repr."""
+    try:
+        msgpack.packb(value, use_bin_type=True)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)

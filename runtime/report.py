@@ -1,0 +1,78 @@
+"""The end-of-run summary: what happened to every program, in figures."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from runtime.results import ProgramResult
+
+
+@dataclass(slots=True)
+class RunReport:
+    results: list[ProgramResult]
+    wall_time_s: float
+    trace_path: Path | None
+    time_scale: float
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    cluster: str = ""
+
+    @property
+    def done(self) -> int:
+        return sum(r.ok for r in self.results)
+
+    @property
+    def failed(self) -> list[ProgramResult]:
+        return [r for r in self.results if not r.ok]
+
+    def completion_times(self) -> np.ndarray:
+        return np.array([r.completion_time for r in self.results if r.ok], dtype=float)
+
+    def totals(self) -> dict[str, float]:
+        keys = ("llm_calls", "prompt_tokens", "cached_tokens", "prefilled_tokens",
+                "output_tokens", "tool_calls", "tool_errors", "tool_time_s", "queue_wait_s")
+        return {k: sum(getattr(r, k) for r in self.results) for k in keys}
+
+    def lines(self) -> list[str]:
+        t = self.totals()
+        jct = self.completion_times()
+        statuses: dict[str, int] = {}
+        for r in self.results:
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+        gpu = sum(w.get("gpu_time_s", 0.0) for w in self.workers)
+        prompt = max(1, int(t["prompt_tokens"]))
+        out = [
+            f"programs      {self.done} done, {len(self.results) - self.done} failed  "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))})",
+            _jct_line(jct),
+            f"LLM calls     {int(t['llm_calls'])}  output tokens {int(t['output_tokens'])}  "
+            f"queue wait {t['queue_wait_s']:.2f}s total",
+            f"prompt tokens {int(t['prompt_tokens'])}: {int(t['prefilled_tokens'])} prefilled, "
+            f"{int(t['cached_tokens'])} from cache ({100 * t['cached_tokens'] / prompt:.1f}%)",
+            f"tool calls    {int(t['tool_calls'])} ({int(t['tool_errors'])} errors), "
+            f"tool time {t['tool_time_s']:.2f}s",
+            f"cluster       {self.cluster}",
+            f"GPU time      {gpu:.2f}s simulated across {len(self.workers)} workers "
+            f"(simulated GPU, not a measurement; wall = GPU time x {self.time_scale:g}); "
+            f"run wall time {self.wall_time_s:.1f}s",
+            f"trace         {self.trace_path}",
+        ]
+        for r in self.failed[:5]:
+            out.append(f"  {r.program_id}: {r.status}: {r.error}")
+        return out
+
+    def print(self) -> None:
+        print("\n".join(["", "== agentrt run summary =="] + self.lines()))
+
+
+def _jct_line(jct: np.ndarray) -> str:
+    if jct.size == 0:
+        return "job completion time: no program finished"
+    p50, p99 = np.percentile(jct, [50, 99])
+    return (f"job completion time mean {jct.mean():.2f}s  p50 {p50:.2f}s  p99 {p99:.2f}s")
+
+
+def percentiles(values: Sequence[float], qs: Sequence[float]) -> list[float]:
+    return [float(v) for v in np.percentile(np.asarray(values, dtype=float), qs)]

@@ -1,0 +1,48 @@
+"""What a finished program reports back to the driver."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime import wire
+
+# Program end states.
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+BUDGET_EXHAUSTED = "budget_exhausted"
+DEADLINE_MISSED = "deadline_missed"
+CANCELLED = "cancelled"
+
+
+@wire.register
+@dataclass(slots=True)
+class ProgramResult:
+    program_id: str
+    name: str
+    tenant: str
+    status: str
+    arrival: float
+    finished_at: float
+    error: str | None = None
+    failed_step: str | None = None
+    outputs: Any = None
+    steps_done: list[str] = field(default_factory=list)
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    prefilled_tokens: int = 0
+    output_tokens: int = 0
+    queue_wait_s: float = 0.0
+    tool_calls: int = 0
+    tool_errors: int = 0
+    tool_time_s: float = 0.0
+    spent_usd: float = 0.0
+    spans: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def completion_time(self) -> float:
+        return self.finished_at - self.arrival
+
+    @property
+    def ok(self) -> bool:
+        return self.status == SUCCEEDED
