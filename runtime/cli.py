@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Sequence
 
 from pydantic import ValidationError
@@ -76,11 +77,21 @@ def run_workload(workload: Workload, args: argparse.Namespace) -> int:
         print(f"agentrt: invalid option: {exc}", file=sys.stderr)
         return 2
     n = args.programs if args.programs is not None else workload.programs
-    progress = None if args.quiet else ProgressBar(n)
-    with Runtime(config, responder=workload.responder) as rt:
+    if n < 1:
+        print(f"agentrt: --programs must be at least 1, got {n}", file=sys.stderr)
+        return 2
+    runtime = Runtime(config, responder=workload.responder)
+    try:
+        runtime.start()
+    except ValueError as exc:  # bad model, GPU or parallelism
+        runtime.stop()
+        print(f"agentrt: {exc}", file=sys.stderr)
+        return 2
+    with runtime as rt:
+        progress = None if args.quiet else ProgressBar(n)
         report = rt.run(workload.program, workload.make_inputs(n), progress=progress)
-    if progress is not None:
-        progress.close()
+        if progress is not None:
+            progress.close()
     report.print()
     return 0 if report.done == len(report.results) else 1
 
@@ -96,10 +107,8 @@ class ProgressBar:
     """One line on stderr: done/total, failures, elapsed."""
 
     def __init__(self, total: int, width: int = 30) -> None:
-        import time
         self.total, self.width, self.failed = total, width, 0
-        self._clock = time.monotonic
-        self._start = self._clock()
+        self._start = time.monotonic()
         self._draw(0)
 
     def __call__(self, done: int, total: int, result: ProgramResult) -> None:
@@ -109,10 +118,14 @@ class ProgressBar:
     def _draw(self, done: int) -> None:
         filled = int(self.width * done / max(1, self.total))
         bar = "#" * filled + "-" * (self.width - filled)
-        elapsed = self._clock() - self._start
+        elapsed = time.monotonic() - self._start
         sys.stderr.write(f"\r[{bar}] {done}/{self.total} programs  "
                          f"{self.failed} failed  {elapsed:5.1f}s")
         sys.stderr.flush()
 
     def close(self) -> None:
         sys.stderr.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,6 @@ tool through toolmgr. Both record OpenTelemetry spans under the step's span.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
@@ -164,7 +163,8 @@ class RunnerStepContext:
             request_id=f"{self.session_id}#{self._turn}",
             program_id=state.program_id, session_id=self.session_id, model=model,
             prefix=TokenChain.from_tokens(tokens, block_size=state.block_size),
-            max_tokens=max_tokens, program_arrival=state.arrival, tenant=state.tenant,
+            max_tokens=max_tokens, arrival=state.clock(), program_arrival=state.arrival,
+            tenant=state.tenant,
             messages=list(messages), tools=schemas, sampling=dict(sampling),
             trace_context=tracing.inject(),
         )
@@ -182,7 +182,7 @@ class RunnerStepContext:
 
     def _record(self, span: otel.Span, request: LLMRequest, done: RequestDone) -> None:
         state = self._state
-        wait = max(0.0, done.first_scheduled_at - request.arrival) if request.arrival else 0.0
+        wait = max(0.0, done.first_scheduled_at - request.arrival)
         state.llm_calls += 1
         state.prompt_tokens += done.prompt_tokens
         state.cached_tokens += done.cached_tokens
@@ -225,7 +225,3 @@ class SyncStepContext:
 
     def call_tools(self, calls: list[dict[str, Any]]) -> list[ToolResult]:
         return self._wait(self._ctx.call_tools(calls))
-
-
-def arguments_json(arguments: Any) -> str:
-    return arguments if isinstance(arguments, str) else json.dumps(arguments, sort_keys=True)

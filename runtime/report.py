@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -73,6 +73,3 @@ def _jct_line(jct: np.ndarray) -> str:
     p50, p99 = np.percentile(jct, [50, 99])
     return (f"job completion time mean {jct.mean():.2f}s  p50 {p50:.2f}s  p99 {p99:.2f}s")
 
-
-def percentiles(values: Sequence[float], qs: Sequence[float]) -> list[float]:
-    return [float(v) for v in np.percentile(np.asarray(values, dtype=float), qs)]

@@ -49,10 +49,12 @@ class Runtime:
         self._runners: list[Any] = []
         self._trace_writer: tracing.JsonLinesWriter | None = None
         self._cluster = ""
+        self._launched = 0  # program ids stay unique across runs of one runtime
 
     # -- lifecycle -----------------------------------------------------------------
     def __enter__(self) -> "Runtime":
-        self.start()
+        if self._scheduler is None:
+            self.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -60,13 +62,13 @@ class Runtime:
 
     def start(self) -> None:
         cfg = self.config
-        tracing.setup("agentrt-driver")
-        self._connect()
         factory = EngineFactory(model=cfg.model, gpu=cfg.gpu, tp=cfg.tp,
                                 responder=self.responder, block_size=cfg.block_size,
                                 max_num_seqs=cfg.max_num_seqs,
                                 max_batched_tokens=cfg.max_batched_tokens, seed=cfg.seed)
-        factory.validate()
+        factory.validate()  # a bad model or GPU name fails before Ray starts
+        tracing.setup("agentrt-driver")
+        self._connect()
         self._scheduler = SchedulerActor.remote(cfg.queue, cfg.router, cfg.dispatch_window)
         placement = self._placement()
         self._workers = [
@@ -140,7 +142,8 @@ class Runtime:
         return sorted(results, key=lambda r: r.program_id)
 
     def _launch(self, program, program_ref, kwargs, index):
-        program_id = f"{program.name}-{index:05d}"
+        program_id = f"{program.name}-{self._launched:05d}"
+        self._launched += 1
         span = tracing.tracer().start_span(f"invoke_workflow {program.name}")
         span.set_attributes({tracing.OPERATION: "invoke_workflow",
                              tracing.WORKFLOW_NAME: program.name,
@@ -167,18 +170,19 @@ class Runtime:
     # -- Ray -----------------------------------------------------------------------
     def _connect(self) -> None:
         cfg = self.config
-        if ray.is_initialized():
-            self._cluster = "attached to the running Ray instance"
-            return
+        workers = f"{cfg.workers} simulated {cfg.gpu} workers (TP{cfg.tp}, {cfg.model})"
         address = os.environ.get("RAY_ADDRESS")
-        if address:
+        if ray.is_initialized():
+            self._cluster = f"attached to the running Ray instance; {workers}"
+        elif address:
             ray.init(address=address, log_to_driver=True)
-            self._cluster = f"attached to Ray at {address}"
-            return
-        ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False,
-                 resources={cfg.sim_gpu_resource: cfg.workers}, log_to_driver=True)
-        self._started_ray = True
-        self._cluster = f"local Ray, {cfg.workers} simulated {cfg.gpu} workers ({cfg.model})"
+            self._cluster = f"attached to Ray at {address}; {workers}"
+        else:
+            ray.init(address="local", num_cpus=max(2, os.cpu_count() or 2),
+                     include_dashboard=False,
+                     resources={cfg.sim_gpu_resource: cfg.workers}, log_to_driver=True)
+            self._started_ray = True
+            self._cluster = f"local Ray; {workers}"
 
     def _placement(self) -> dict[str, Any]:
         cfg = self.config
@@ -189,7 +193,7 @@ class Runtime:
             f"the Ray cluster offers {have:g} '{cfg.sim_gpu_resource}' resources for "
             f"{cfg.workers} simulated workers; placing them without it. Start nodes with "
             f"--resources='{{\"{cfg.sim_gpu_resource}\": N}}' to place them by resource.")
-        self._cluster += f" ({cfg.workers} simulated {cfg.gpu} workers, {cfg.model})"
+        self._cluster += f" (placed without '{cfg.sim_gpu_resource}' resources)"
         return {}
 
 

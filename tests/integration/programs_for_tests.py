@@ -1,0 +1,92 @@
+"""Small programs used by the Ray integration tests."""
+from __future__ import annotations
+
+import time
+
+import agentrt
+
+CALLS = []
+
+
+@agentrt.tool(executor="inline")
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@agentrt.tool(executor="thread")
+def explode(reason: str) -> str:
+    raise RuntimeError(reason)
+
+
+@agentrt.tool(executor="thread", timeout_s=30)
+def slow(seconds: float) -> str:
+    time.sleep(seconds)
+    return "done"
+
+
+def tool_call(name: str, **arguments) -> dict:
+    import json
+    return {"id": f"call-{name}", "type": "function",
+            "function": {"name": name, "arguments": json.dumps(arguments)}}
+
+
+@agentrt.step(tools=[add, explode], max_tokens=64)
+async def chatty(ctx, topic: str, turns: int = 3) -> dict:
+    messages = [{"role": "system", "content": "You are terse."},
+                {"role": "user", "content": f"Tell me about {topic}."}]
+    cached = []
+    for _ in range(turns):
+        reply = await ctx.chat(messages)
+        cached.append(reply.usage.cached_tokens)
+        messages.append(reply.message)
+        result = await ctx.call_tool(tool_call("add", a=2, b=3))
+        messages.append(result.to_message())
+    failure = await ctx.call_tool(tool_call("explode", reason="boom"))
+    return {"cached": cached, "tool_error": failure.error, "sum": result.output}
+
+
+@agentrt.step(max_tokens=32)
+def plain(ctx, topic: str) -> str:
+    """A synchronous step: ctx calls block."""
+    reply = ctx.chat([{"role": "user", "content": f"One word on {topic}."}])
+    return f"{topic}:{reply.usage.completion_tokens}"
+
+
+@agentrt.step(max_tokens=16)
+async def join(ctx, left: dict, right: str) -> dict:
+    return {"left": left["sum"], "right": right}
+
+
+@agentrt.program
+def fan_in(topic: str):
+    return join(chatty(topic), plain(topic))
+
+
+@agentrt.program(budget_tokens=600)
+def thrifty(topic: str):
+    return chatty(topic, turns=20)
+
+
+@agentrt.step(tools=[slow], max_tokens=16)
+async def waits(ctx, seconds: float) -> str:
+    result = await ctx.call_tool(tool_call("slow", seconds=seconds))
+    return result.output
+
+
+@agentrt.program(deadline_s=0.5)
+def hurried(seconds: float):
+    return waits(seconds)
+
+
+def not_a_tool(x: int) -> int:
+    return x
+
+
+@agentrt.step(tools=[add])
+async def uses_undeclared(ctx) -> None:
+    await ctx.call_tool(tool_call("not_a_tool", x=1))
+
+
+@agentrt.program
+def sloppy():
+    return uses_undeclared()
