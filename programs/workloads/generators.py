@@ -125,7 +125,7 @@ def oversub(n: int, seed: int = 0, *, context_tokens: int = 32_000) -> list[Prog
     for i in range(n):
         turns = 8
         first = context_tokens // 2
-        growth = (context_tokens - first) // turns
+        growth = (context_tokens - first - turns * 64) // (turns - 1)
         specs = [TurnSpec(first if k == 0 else growth, 64,
                           None if k == turns - 1 else "sleep",
                           0.0 if k == turns - 1 else float(rng.uniform(0.5, 4.0)))

@@ -1,0 +1,34 @@
+"""workloads: agent program traces for the simulator and benchmarks.
+
+`ProgramSpec` -> `StepSpec` -> `TurnSpec` (spec.py) describe what a program does in token
+counts; `generate` draws look-alikes of published agent workloads (generators.py);
+`load_trace` / `dump_trace` read and write users' own traces as JSON lines (trace.py,
+format in docs/trace-format.md).
+"""
+
+from programs.workloads.generators import GENERATORS, generate
+from programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
+from programs.workloads.trace import (
+    TraceError,
+    TraceIssue,
+    dump_trace,
+    load_trace,
+    parse_trace_lines,
+    program_from_dict,
+    program_to_dict,
+)
+
+__all__ = [
+    "GENERATORS",
+    "ProgramSpec",
+    "StepSpec",
+    "TraceError",
+    "TraceIssue",
+    "TurnSpec",
+    "dump_trace",
+    "generate",
+    "load_trace",
+    "parse_trace_lines",
+    "program_from_dict",
+    "program_to_dict",
+]

@@ -1,0 +1,54 @@
+"""Simulation settings: the cluster, the policies and the arrival process."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from runtime.core.queues import QUEUE_POLICIES
+from runtime.core.router import ROUTERS
+
+
+class SimConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workers: int = Field(8, ge=1, le=4096)
+    """Simulated GPU workers."""
+    model: str = "llama-3.1-8b"
+    gpu: str = "h100"
+    tp: int = Field(1, ge=1, le=16)
+    kv_blocks: int | None = Field(None, ge=1)
+    """KV capacity per worker in blocks; None derives it from GPU memory."""
+    block_size: int = Field(16, ge=1)
+    max_num_seqs: int = Field(256, ge=1)
+    max_batched_tokens: int = Field(8192, ge=16)
+    queue: str = "program_fcfs"
+    router: str = "sticky"
+    dispatch_window: int = Field(8, ge=1)
+    arrival: Literal["closed", "poisson", "trace"] = "closed"
+    """closed: keep `concurrency` programs in flight; poisson: `rate` programs per second;
+    trace: the arrival times the programs carry."""
+    concurrency: int = Field(64, ge=1)
+    rate: float = Field(1.0, gt=0)
+    ramp_s: float = Field(10.0, ge=0)
+    """Closed loop: the first `concurrency` programs start spread over this many seconds."""
+    seed: int = 0
+    sample_interval_s: float = Field(5.0, gt=0)
+    """How often KV use and queue lengths are sampled (virtual seconds)."""
+    fuse_decode: bool = True
+    """Let engines run several decode iterations per event when nothing can interleave
+    (identical results, far fewer events)."""
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, v: str) -> str:
+        if v not in QUEUE_POLICIES:
+            raise ValueError(f"unknown queue policy {v!r}; valid: {sorted(QUEUE_POLICIES)}")
+        return v
+
+    @field_validator("router")
+    @classmethod
+    def _router(cls, v: str) -> str:
+        if v not in ROUTERS:
+            raise ValueError(f"unknown router {v!r}; valid: {sorted(ROUTERS)}")
+        return v

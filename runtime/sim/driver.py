@@ -1,0 +1,207 @@
+"""The discrete-event driver: the core scheduler, router, KV and engines on a virtual
+clock.
+
+The same objects the Ray runtime drives are driven here by a heap of events:
+
+    ARRIVE      a program starts: its ready steps' first turns are submitted
+    STEP_END    an engine iteration (or a fused run of decode iterations) ends: its
+                events reach the scheduler and the program player; the worker pumps
+                more work and steps again while it has any
+    TOOL_DONE   a tool call's sampled duration has passed: the next turn is submitted
+    SAMPLE      KV use and queue lengths are recorded
+
+Nothing here decides anything: routing, queueing and batching are the core's and the
+engine's. Identical inputs and seeds give identical results.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Iterable
+
+import numpy as np
+
+from programs.workloads.spec import ProgramSpec
+from runtime.core.messages import LLMRequest, RequestDone
+from runtime.core.scheduler import Scheduler
+from runtime.engines.factory import EngineFactory
+from runtime.engines.simulated import SimulatedEngine
+from runtime.sim.bounds import program_lower_bound
+from runtime.sim.config import SimConfig
+from runtime.sim.events import ARRIVE, SAMPLE, STEP_END, TOOL_DONE, EventQueue
+from runtime.sim.metrics import Recorder, SimResult
+from runtime.sim.player import DoneOutcome, ProgramPlayer
+
+
+class Simulation:
+    def __init__(self, programs: Iterable[ProgramSpec], config: SimConfig | None = None) -> None:
+        self.cfg = cfg = config or SimConfig()
+        self.factory = EngineFactory(
+            model=cfg.model, gpu=cfg.gpu, tp=cfg.tp, block_size=cfg.block_size,
+            max_num_seqs=cfg.max_num_seqs, max_batched_tokens=cfg.max_batched_tokens,
+            kv_blocks=cfg.kv_blocks, seed=cfg.seed)
+        self.perf = self.factory.perf_model()
+        self.programs = list(programs)
+        self.scheduler = Scheduler(cfg.queue, cfg.router, cfg.dispatch_window)
+        self.engines: dict[str, SimulatedEngine] = {}
+        self._step_event: dict[str, int | None] = {}
+        for i in range(cfg.workers):
+            self.add_worker(f"w{i}")
+        self.player = ProgramPlayer(cfg.model, cfg.block_size)
+        self.queue = EventQueue()
+        self.rec = Recorder()
+        self.now = 0.0
+        self._waiting_programs: deque[ProgramSpec] = deque()
+        self._running_programs = 0
+        self._events = 0
+        self._arrivals: dict[str, float] = {}
+
+    # -- cluster -------------------------------------------------------------------
+    def add_worker(self, worker_id: str) -> None:
+        self.engines[worker_id] = self.factory(worker_id)
+        self._step_event[worker_id] = None
+        self.scheduler.add_worker(worker_id)
+
+    # -- running -------------------------------------------------------------------
+    def run(self) -> SimResult:
+        start = time.perf_counter()
+        self._schedule_arrivals()
+        self.queue.push(0.0, SAMPLE, None)
+        handlers = {ARRIVE: self._on_arrive, STEP_END: self._on_step_end,
+                    TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample}
+        queue = self.queue
+        while queue:
+            self.now, kind, payload = queue.pop()
+            self._events += 1
+            handlers[kind](payload)
+        for engine in self.engines.values():
+            engine.check_integrity()
+        return self._result(time.perf_counter() - start)
+
+    def _schedule_arrivals(self) -> None:
+        cfg, programs = self.cfg, self.programs
+        if cfg.arrival == "trace":
+            for p in programs:
+                self.queue.push(p.arrival, ARRIVE, p)
+        elif cfg.arrival == "poisson":
+            rng = np.random.default_rng(cfg.seed)
+            times = np.cumsum(rng.exponential(1.0 / cfg.rate, size=len(programs)))
+            for t, p in zip(times, programs):
+                self.queue.push(float(t), ARRIVE, p)
+        else:
+            first, rest = programs[:cfg.concurrency], programs[cfg.concurrency:]
+            spacing = cfg.ramp_s / max(1, len(first))
+            for i, p in enumerate(first):
+                self.queue.push(i * spacing, ARRIVE, p)
+            self._waiting_programs.extend(rest)
+
+    # -- event handlers ------------------------------------------------------------
+    def _on_arrive(self, spec: ProgramSpec) -> None:
+        self._running_programs += 1
+        _, requests = self.player.start(spec, self.now)
+        for request in requests:
+            self._submit(request)
+
+    def _on_step_end(self, payload) -> None:
+        worker_id, result = payload
+        self._step_event[worker_id] = None
+        for event in result.events:
+            self.scheduler.on_event(event, self.now)
+            if isinstance(event, RequestDone):
+                self._on_request_done(event)
+        engine = self.engines[worker_id]
+        self.scheduler.on_stats(worker_id, engine.stats())
+        self._pump(worker_id)
+        self._start_step(worker_id)
+
+    def _on_tool_done(self, session_id: str) -> None:
+        self._follow(session_id, self.player.after_tool(session_id, self.now))
+
+    def _on_sample(self, _payload) -> None:
+        stats = [e.stats() for e in self.engines.values()]
+        cap = sum(s.kv_capacity_blocks for s in stats)
+        self.rec.sample(time=self.now, kv_used=sum(s.kv_used_blocks for s in stats) / cap,
+                        kv_pinned=sum(s.kv_pinned_blocks for s in stats) / cap,
+                        kv_cached=sum(s.kv_cached_blocks for s in stats) / cap,
+                        running=sum(s.running for s in stats),
+                        waiting=sum(s.waiting for s in stats) + self.scheduler.num_queued)
+        if self._running_programs or self._waiting_programs or len(self.queue):
+            self.queue.push(self.now + self.cfg.sample_interval_s, SAMPLE, None)
+
+    # -- programs ------------------------------------------------------------------
+    def _on_request_done(self, done: RequestDone) -> None:
+        outcome = self.player.on_done(done, self.now)
+        self._record_request(done, outcome)
+        self._follow(done.session_id, outcome)
+
+    def _follow(self, session_id: str, outcome: DoneOutcome) -> None:
+        if outcome.tool_duration is not None:
+            self.queue.push(self.now + outcome.tool_duration, TOOL_DONE, session_id)
+            return
+        if outcome.step_finished:
+            worker_id = self.scheduler.forget_session(session_id)
+            if worker_id is not None and worker_id in self.engines:
+                self._interrupt(worker_id)
+                self.engines[worker_id].release(session_id, self.now)
+        for request in outcome.new_requests:
+            self._submit(request)
+        if outcome.program_finished:
+            self._finish_program(outcome)
+
+    def _finish_program(self, outcome: DoneOutcome) -> None:
+        run = outcome.step.program
+        self._running_programs -= 1
+        self.rec.program(run.spec.program_id, run.spec.tenant, arrival=run.arrival,
+                         finished=self.now,
+                         lower_bound=program_lower_bound(run.spec, self.perf))
+        if self._waiting_programs:
+            self.queue.push(self.now, ARRIVE, self._waiting_programs.popleft())
+
+    def _record_request(self, done: RequestDone, outcome: DoneOutcome) -> None:
+        new_tokens = done.prompt_tokens - outcome.step.context_before
+        self.rec.request(arrival=self._arrivals.pop(done.request_id),
+                         first_scheduled=done.first_scheduled_at, finished=done.finished_at,
+                         prompt=done.prompt_tokens, cached=done.cached_tokens,
+                         prefilled=done.prefilled_tokens,
+                         reprefilled=max(0, done.prefilled_tokens - new_tokens),
+                         output=done.output_tokens, preemptions=done.preemptions)
+
+    # -- workers -------------------------------------------------------------------
+    def _submit(self, request: LLMRequest) -> None:
+        self._arrivals[request.request_id] = self.now
+        worker_id = self.scheduler.submit(request, self.now)
+        self._pump(worker_id)
+
+    def _pump(self, worker_id: str) -> None:
+        requests = self.scheduler.take(worker_id, self.now)
+        if not requests:
+            return
+        self._interrupt(worker_id)
+        engine = self.engines[worker_id]
+        for request in requests:
+            engine.submit(request, self.now)
+        self._start_step(worker_id)
+
+    def _start_step(self, worker_id: str) -> None:
+        engine = self.engines[worker_id]
+        if self._step_event[worker_id] is not None or not engine.has_work():
+            return
+        horizon = self.queue.peek_time() if self.cfg.fuse_decode else None
+        result = engine.step(self.now) if horizon is None else engine.step(self.now, horizon)
+        if result.duration <= 0.0 and not result.events:
+            return  # nothing schedulable; a later submit or release wakes it
+        self._step_event[worker_id] = self.queue.push(
+            self.now + result.duration, STEP_END, (worker_id, result))
+
+    def _interrupt(self, worker_id: str) -> None:
+        """Before anything outside an engine touches it mid-step: nothing to do while
+        fused runs end at the next event (the horizon)."""
+
+    def _result(self, wall: float) -> SimResult:
+        busy = sum(e.stats().busy_time for e in self.engines.values())
+        finished = self.rec.programs["finished"]
+        return SimResult.from_recorder(
+            self.rec, workers=len(self.engines), busy_time=busy,
+            makespan=max(finished) if finished else 0.0, wall_time_s=wall,
+            events=self._events, unfinished=len(self.programs) - len(finished),
+            config=self.cfg.model_dump())
