@@ -5,78 +5,38 @@ import math
 
 import pytest
 
-from runtime.engines import (
-    MODELS, Efficiencies, ModelSpec, PerfModel, attention_pairs, get_gpu, get_model,
-)
+from runtime.engines import Efficiencies, ModelSpec, PerfModel, attention_pairs, get_gpu, get_model
+from runtime.engines import fidelity
+from runtime.engines.fidelity import LLAMA2_7B
 
-# Llama-2 shapes from the public Hugging Face config.json files.
-LLAMA2_7B = ModelSpec.from_config({
-    "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
-    "num_key_value_heads": 32, "intermediate_size": 11008, "vocab_size": 32000,
-    "max_position_embeddings": 4096, "torch_dtype": "float16",
-}, name="Llama-2-7B")
-LLAMA2_70B = ModelSpec.from_config({
-    "hidden_size": 8192, "num_hidden_layers": 80, "num_attention_heads": 64,
-    "num_key_value_heads": 8, "intermediate_size": 28672, "vocab_size": 32000,
-    "max_position_embeddings": 4096, "torch_dtype": "float16",
-}, name="Llama-2-70B")
-# Llama-3 8B/70B have the layer shapes of Llama-3.1 (3.1 changed RoPE scaling and context).
-LLAMA3_8B, LLAMA3_70B = MODELS["llama-3.1-8b"], MODELS["llama-3.1-70b"]
-
-# Vidur per-operator profiles (Agrawal et al., "Vidur: A Large-Scale Simulation Framework
-# for LLM Inference", MLSys 2024), as tabulated in CALIBRATION.md: linear layers only,
-# summed over layers, milliseconds per forward pass by batched tokens. "1-64 tokens" is
-# checked at both ends; "large batches" (tokens/s) at 8192 batched tokens.
-VIDUR_LINEAR_MS = [
-    # model, GPU, TP, {tokens: ms}, large-batch tokens/s
-    (LLAMA3_8B, "A100-SXM-80G", 1,
-     {1: 9.7, 64: 11.2, 128: 13.2, 256: 19.5, 512: 34.6, 1024: 75.0}, 15_000),
-    (LLAMA3_70B, "A100-SXM-80G", 4,
-     {1: 24.9, 64: 26.9, 128: 33.5, 256: 51.0, 512: 89.9, 1024: 187.0}, 6_300),
-    (LLAMA2_7B, "H100-SXM", 1,
-     {1: 5.5, 64: 5.9, 128: 6.4, 256: 9.2, 512: 12.0, 1024: 21.0}, 50_000),
-    (LLAMA2_70B, "H100-SXM", 4,
-     {1: 14.3, 64: 15.3, 128: 15.9, 256: 19.2, 512: 30.0, 1024: 62.0}, 18_500),
-]
-LARGE_BATCH = 8192
-
-# Excluded from the 10% bound, with the reason; still held to 20%.
-KNEE_EXCLUSIONS = {
-    ("Llama-2-7B", 256): (
-        "knee of a single profile: Llama-2-7B/H100 jumps 44% from 128 to 256 tokens "
-        "(6.4 -> 9.2 ms) and only 30% from 256 to 512, while Llama-2-70B/TP4 on the same "
-        "GPU is within 7% at 256 tokens; no smooth function of weight and FLOP time "
-        "fits both"
-    ),
-}
 
 
 def _points():
-    for model, gpu, tp, table, large in VIDUR_LINEAR_MS:
-        for tokens, ms in table.items():
-            yield pytest.param(model, gpu, tp, tokens, ms / 1e3,
-                               id=f"{model.name}/{gpu}/tp{tp}/{tokens}tok")
-        yield pytest.param(model, gpu, tp, LARGE_BATCH, LARGE_BATCH / large,
-                           id=f"{model.name}/{gpu}/tp{tp}/large-batch")
+    for point in fidelity.measurement_points():
+        yield pytest.param(point, id=point.label)
 
 
-def relative_error(model: ModelSpec, gpu: str, tp: int, tokens: int, reference_s: float) -> float:
-    return PerfModel(model, gpu, tp).linear_time(tokens) / reference_s - 1
-
-
-@pytest.mark.parametrize("model,gpu,tp,tokens,reference_s", list(_points()))
-def test_linear_layers_match_the_vidur_profiles(model, gpu, tp, tokens, reference_s):
-    err = relative_error(model, gpu, tp, tokens, reference_s)
-    bound = 0.20 if (model.name, tokens) in KNEE_EXCLUSIONS else 0.10
-    assert abs(err) <= bound, f"{err:+.1%} off the reference"
+@pytest.mark.parametrize("point", list(_points()))
+def test_linear_layers_match_the_vidur_profiles(point):
+    assert abs(point.error) <= point.bound, f"{point.error:+.1%} off the reference"
 
 
 def test_the_calibration_table_fits_within_9_percent_outside_the_excluded_knee():
-    errors = [
-        relative_error(*p.values) for p in _points()
-        if (p.values[0].name, p.values[3]) not in KNEE_EXCLUSIONS
-    ]
+    errors = [p.error for p in fidelity.measurement_points() if p.bound == 0.10]
     assert max(map(abs, errors)) < 0.09  # worst: 70B/A100 large batch, +8.0%
+
+
+@pytest.mark.parametrize("point", fidelity.floor_points(), ids=lambda p: p.label)
+def test_steps_stay_above_the_roofline_floors_within_the_fitted_efficiencies(point):
+    # A step can never beat peak bandwidth or peak FLOP/s; with the fitted efficiencies
+    # (0.64-0.68) plus attention, all-reduce and CPU it lands between 1.4x and 2.2x.
+    assert 1.3 < point.model / point.reference < 2.2
+
+
+def test_the_fidelity_table_in_the_docs_is_current():
+    from pathlib import Path
+    doc = Path(__file__).resolve().parents[2] / "docs" / "fidelity.md"
+    assert fidelity.markdown() in doc.read_text()
 
 
 @pytest.mark.parametrize("model,tp,expected", [("Llama-3.1-8B", 1, 427_000),
