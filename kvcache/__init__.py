@@ -5,11 +5,13 @@ touches Ray.
 
     prefix      TokenChain (prompt identity as chained block hashes), stable_hash
     block_pool  BlockPool: ref counts, content hashes, free lists (mechanism)
+    runs        Block, Run: cached blocks as paths, "in use" tracked per path
     eviction    EvictionPolicy strategies picked by name (LRU, ...)
     holds       HoldTable: named references that keep cached prefixes resident
     manager     KVCacheManager: sequences and holds for one engine
+    bench_pool  micro-benchmark of the manager on agent-shaped sessions (__main__)
 """
-from kvcache.block_pool import Block, BlockPool, PoolCounters
+from kvcache.block_pool import BlockPool, PoolCounters
 from kvcache.errors import KVCacheFullError, KVIntegrityError, NoFreeBlocksError
 from kvcache.eviction import (
     EvictionPolicy,
@@ -21,6 +23,7 @@ from kvcache.eviction import (
 from kvcache.holds import HoldTable
 from kvcache.manager import Allocation, KVCacheManager, KVStats, PrefixMatch
 from kvcache.prefix import TokenChain, stable_hash
+from kvcache.runs import Block, Run
 
 __all__ = [
     "Allocation",
@@ -36,6 +39,7 @@ __all__ = [
     "NoFreeBlocksError",
     "PoolCounters",
     "PrefixMatch",
+    "Run",
     "TokenChain",
     "eviction_policy_names",
     "make_eviction_policy",

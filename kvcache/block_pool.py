@@ -16,46 +16,30 @@ without a cached child (leaves) are evictable. So along any chain the cached blo
 form a leading run, and `cached_prefix_blocks` is a binary search.
 
 A reference on a cached block keeps its whole cached prefix in use: a block is in use
-while it has a reference or a child in use. So a sequence or a hold needs one
-reference, on the last cached block of its chain, and taking or dropping it touches
-only the blocks whose state changes::
+while its subtree holds a reference. So a sequence or a hold needs one reference, on
+the last cached block of its chain::
 
-    hold ─▶ b2 (ref 1)              in use: b0 b1 b2 b3   (used children: b0:1 b1:2)
-    seq  ─▶ b3 (ref 1)              b1 has two children in use, b2 and b3
+    hold ─▶ b2 (ref 1)              in use: b0 b1 b2 b3
+    seq  ─▶ b3 (ref 1)
              b0 ─ b1 ─┬─ b2
                       └─ b3 ─ b4   b4: free cached leaf, the only evictable block
 
 In-use is closed under ancestors, so every free cached block can be evicted leaf
-first without touching a block in use, and `num_free` counts them all.
+first without touching a block in use, and `num_free` counts them all. The cached
+blocks are kept as runs (see `kvcache.runs`), which track in use per path: taking or
+dropping a reference costs O(runs that change), not O(blocks that change), so a
+session's turn can give back and take back a 5,000-block chain in O(1).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import compress, count
 
 from kvcache.errors import KVIntegrityError, NoFreeBlocksError
 from kvcache.eviction import EvictionPolicy, LRUEviction
 from kvcache.pool_integrity import pool_violations
-
-
-@dataclass(slots=True)
-class Block:
-    """One physical KV block. `hash` is None until the block is committed."""
-
-    block_id: int
-    ref_count: int = 0  # direct references (sequences, holds)
-    hash: int | None = None
-    # The previous block of the chain (hash and id); None for a chain's first block.
-    # A block with cached children is never evicted, so parent_id stays valid.
-    parent_hash: int | None = None
-    parent_id: int | None = None
-    last_access: float = 0.0
-    num_cached_children: int = 0  # cached blocks chaining from this one (0 = leaf)
-    num_used_children: int = 0  # of those, how many are in use
-
-    @property
-    def in_use(self) -> bool:
-        return self.ref_count > 0 or self.num_used_children > 0
+from kvcache.runs import Block, append_in_place, attach, detach_last, freed_at, mark, unmark
 
 
 @dataclass(slots=True)
@@ -190,33 +174,42 @@ class BlockPool:
         """
         if n > self.num_free:
             raise NoFreeBlocksError(n, self.num_free)
-        ids = [self._take_block() for _ in range(n)]
+        empty = self._empty
+        split = max(0, len(empty) - n)
+        ids = empty[split:][::-1]  # in pop order
+        del empty[split:]
+        evicted = self._evict(n - len(ids), ids) if len(ids) < n else ()
         blocks = self.blocks
         for bid in ids:
-            b = blocks[bid]
-            b.ref_count = 1
-            b.last_access = now
+            blocks[bid].ref_count = 1
         self._num_used += n
         self.counters.allocations += n
+        for content_hash in evicted:
+            for callback in self.on_evict:
+                callback(content_hash)
         return ids
 
     def acquire(self, block_ids: Sequence[int], now: float) -> None:
         """Take one more reference on each block: one in use, or a free cached one
-        (which, with its free ancestors, comes back into use). O(state changes).
+        (which, with its free ancestors, comes back into use). O(runs changing).
 
         Raises ValueError at the first empty block; the ids before it stay acquired.
         """
         blocks = self.blocks
         for bid in block_ids:
             b = blocks[bid]
-            b.last_access = now
-            if b.ref_count or b.num_used_children:
+            run = b.run
+            if run is None:
+                if not b.ref_count:
+                    raise ValueError(f"acquire of empty block {bid}; use allocate")
                 b.ref_count += 1
-            elif b.hash is None:
-                raise ValueError(f"acquire of empty block {bid}; use allocate")
-            else:
-                b.ref_count = 1
-                self._became_used(b, now)
+                continue
+            if b.pos >= run.used and not b.num_cached_children:
+                self.eviction.remove(bid)
+            b.ref_count += 1
+            became = mark(run, b.pos)
+            self._num_used += became
+            self._num_free_cached -= became
 
     def acquire_cached(self, hashes: Sequence[int], now: float) -> list[int]:
         """Acquire the blocks caching `hashes` (a cached chain prefix), one reference
@@ -249,18 +242,70 @@ class BlockPool:
             self.release((block_id,), now)
             self.counters.dedups += 1
             return existing
+        parent = None
         if parent_hash is not None:
-            b.parent_id = self._adopt(parent_hash, now)
+            parent_id = cached.get(parent_hash)
+            if parent_id is None:
+                raise ValueError(
+                    f"parent hash {parent_hash} is not cached: commit a chain's blocks in order"
+                )
+            parent = self.blocks[parent_id]
+            if parent.pos >= parent.run.used and not parent.num_cached_children:
+                self.eviction.remove(parent_id)  # a free leaf comes into use
+            parent.num_cached_children += 1
+            b.parent_id = parent_id
+        became = attach(parent, b)
+        self._num_used += became
+        self._num_free_cached -= became
         b.hash = content_hash
         b.parent_hash = parent_hash
-        b.last_access = now
         cached[content_hash] = block_id
         return block_id
 
+    def commit_chain(
+        self, tip: int | None, block_ids: Sequence[int], hashes: Sequence[int],
+        start: int, now: float,
+    ) -> list[int]:
+        """Commit `block_ids` as the blocks of `hashes[start:]` (one each, in order) and
+        hand the caller's references on to the last of them: `tip`, the caller's block
+        of `hashes[start - 1]` (None when start is 0), and every block but the last
+        lose their reference. Returns the ids that hold the content (see `commit`).
+
+        The same as `commit` on each block, then `release` of the others, but a block
+        after the last block of a run in use is appended in place: O(1) each.
+        """
+        blocks, commit = self.blocks, self.commit
+        if tip is not None and (not start or blocks[tip].hash != hashes[start - 1]):
+            raise ValueError(f"block {tip} does not hold the hash before {start}")
+        ids: list[int] = []
+        prev = tip  # holds the reference that moves on to the next block
+        i, end = start, start + len(block_ids)
+        while i < end:
+            b = blocks[prev] if prev is not None else None
+            if b is not None and b.ref_count and b.pos + 1 == b.run.size == b.run.used:
+                # Append in place up to the first hash cached already (found in C).
+                hits = compress(count(i), map(self._cached.__contains__, hashes[i:end]))
+                stop = next(hits, end)
+                todo = block_ids[i - start : stop - start]
+                n = append_in_place(blocks, b, todo, hashes[i:stop])
+                if n:
+                    self._cached.update(zip(hashes[i : i + n], todo))
+                    self.release((prev,), now)  # it stays in use: counts only
+                    ids += todo[:n]
+                    prev, i = ids[-1], i + n
+                    continue
+            # Releasing the previous block once its successor is in is the same as at
+            # the end: it stays in use either way.
+            ids.append(commit(block_ids[i - start], hashes[i], hashes[i - 1] if i else None, now))
+            if prev is not None:
+                self.release((prev,), now)
+            prev, i = ids[-1], i + 1
+        return ids
+
     def release(self, block_ids: Sequence[int], now: float) -> None:
-        """Drop one reference from each block. A block left without references or
-        children in use becomes free cached (evictable once a leaf) or, if never
-        committed, empty; its parent may follow. O(state changes).
+        """Drop one reference from each block. A block left without references in
+        its subtree becomes free cached (evictable once a leaf) or, if never committed,
+        empty; so may its ancestors. O(runs changing).
 
         Raises ValueError at the first block without a reference.
         """
@@ -270,87 +315,59 @@ class BlockPool:
             if b.ref_count <= 0:
                 raise ValueError(f"release of block {bid}, which has no reference")
             b.ref_count -= 1
-            b.last_access = now
-            if not b.ref_count and not b.num_used_children:
-                self._became_free(b, now)
+            run = b.run
+            if run is None:
+                if not b.ref_count:
+                    self._num_used -= 1
+                    self._empty.append(bid)
+                continue
+            freed = unmark(run, b.pos, now)
+            if freed:
+                self._num_used -= freed
+                self._num_free_cached += freed
+                if not b.num_cached_children:  # a leaf, so the deepest block freed
+                    self.eviction.add(bid, now)
 
-    # -- state transitions ----------------------------------------------------------
+    # -- eviction ------------------------------------------------------------------
 
-    def _became_used(self, b: Block, now: float) -> None:
-        """Free cached `b` came into use: so do its free ancestors."""
-        blocks = self.blocks
-        while True:
-            self._num_free_cached -= 1
-            self._num_used += 1
-            if not b.num_cached_children:
-                self.eviction.remove(b.block_id)
-            b.last_access = now
-            if b.parent_id is None:
-                return
-            b = blocks[b.parent_id]
-            b.num_used_children += 1
-            if b.ref_count or b.num_used_children > 1:
-                return  # it was in use already
-
-    def _became_free(self, b: Block, now: float) -> None:
-        """`b` lost its last reference and used child: so may its ancestors."""
-        blocks = self.blocks
-        while True:
-            self._num_used -= 1
-            if b.hash is None:
-                self._empty.append(b.block_id)
-                return
-            self._num_free_cached += 1
-            if not b.num_cached_children:
-                self.eviction.add(b.block_id, now)
-            if b.parent_id is None:
-                return
-            b = blocks[b.parent_id]
-            b.num_used_children -= 1
-            if b.ref_count or b.num_used_children:
-                return
-            b.last_access = now
-
-    def _adopt(self, parent_hash: int, now: float) -> int:
-        """A block in use is being registered as a child of `parent_hash`; returns
-        the parent's block id."""
-        parent_id = self._cached.get(parent_hash)
-        if parent_id is None:
-            raise ValueError(
-                f"parent hash {parent_hash} is not cached: commit a chain's blocks in order"
-            )
-        parent = self.blocks[parent_id]
-        if parent.ref_count or parent.num_used_children:
-            parent.num_used_children += 1
-        else:
-            parent.num_used_children = 1
-            self._became_used(parent, now)
-        parent.num_cached_children += 1
-        return parent_id
-
-    def _take_block(self) -> int:
-        if self._empty:
-            return self._empty.pop()
-        victim = self.eviction.pop_victim()
-        if victim is None:
-            raise AssertionError("num_free > 0 but nothing evictable")
-        self._evict(self.blocks[victim])
-        return victim
-
-    def _evict(self, b: Block) -> None:
-        content_hash = b.hash
-        del self._cached[content_hash]
-        self._num_free_cached -= 1
-        if b.parent_id is not None:
-            parent = self.blocks[b.parent_id]
+    def _evict(self, n: int, victims: list[int]) -> list[int]:
+        """Evict `n` free cached leaves in the policy's order, appending their ids to
+        `victims`; returns their content hashes."""
+        blocks, cached, policy = self.blocks, self._cached, self.eviction
+        chase = policy.exposed_parent_next
+        hashes: list[int] = []
+        left = n
+        victim = None
+        while left:
+            if victim is None:
+                victim = policy.pop_victim()
+                if victim is None:
+                    raise AssertionError("num_free > 0 but nothing evictable")
+            b = blocks[victim]
+            h = b.hash
+            hashes.append(h)
+            del cached[h]
+            victims.append(victim)
+            left -= 1
+            parent_id = b.parent_id
+            detach_last(b)
+            b.hash = b.parent_hash = b.parent_id = None
+            victim = None
+            if parent_id is None:
+                continue
+            parent = blocks[parent_id]
             parent.num_cached_children -= 1
-            if not parent.num_cached_children and not parent.in_use:
-                # Its last use was no later than its child's, which was the oldest.
-                self.eviction.add(parent.block_id, parent.last_access, oldest=True)
-        b.hash = b.parent_hash = b.parent_id = None
-        self.counters.evictions += 1
-        for callback in self.on_evict:
-            callback(content_hash)
+            if parent.num_cached_children or parent.pos < parent.run.used:
+                continue
+            # A free block left without a child went free no later than its child,
+            # which was the oldest: it goes first in line.
+            if chase and left:
+                victim = parent_id
+            else:
+                policy.add(parent_id, freed_at(parent.run, parent.pos), oldest=True)
+        self._num_free_cached -= n
+        self.counters.evictions += n
+        return hashes
 
     # -- integrity -----------------------------------------------------------------
 

@@ -35,7 +35,14 @@ class EvictionPolicy(ABC):
       reference); the pool itself does not call it today.
     - All methods mutate only the policy; none may call back into the pool. Given the
       same call sequence, a policy returns the same victims (no global RNG, no clock).
+    - `exposed_parent_next` (class attribute) promises that a block added with
+      `oldest=True` is the next `pop_victim` when nothing is called in between. The
+      pool then evicts such a parent at once when it needs another victim, skipping
+      the add/pop round trip (a freed chain goes leaf to root in one sweep), so the
+      policy never sees it.
     """
+
+    exposed_parent_next: bool = False
 
     @abstractmethod
     def add(self, block_id: int, now: float, oldest: bool = False) -> None:
@@ -102,6 +109,8 @@ class LRUEviction(EvictionPolicy):
     Order is the order of `add` calls (a block becomes evictable when its last
     reference goes, which is its last use); `oldest=True` jumps to the front.
     """
+
+    exposed_parent_next = True
 
     def __init__(self) -> None:
         self._order: OrderedDict[int, None] = OrderedDict()

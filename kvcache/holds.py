@@ -9,16 +9,20 @@ plus its depth::
     holder "s1" ──▶ tip b2, 3 blocks    b0 ─ b1 ─┬─ b2
     holder "s2" ──▶ tip b3, 3 blocks              └─ b3      num_held_blocks = 4
 
-`num_held_blocks` counts distinct blocks under any hold with the same trick the pool
-uses for "in use": a block is covered while it is a tip or has a covered child, so
-taking or dropping a hold walks only the blocks whose coverage changes.
+`num_held_blocks` counts distinct blocks under any hold the way the pool counts blocks
+in use (see `kvcache.runs`): per run, the covered blocks are a leading stretch, one
+past the deepest hold tip or covered run hanging from it. So taking or dropping a hold
+costs O(runs whose coverage changes), however long the chain. Held blocks are in use,
+hence never evicted, so the runs they lie in keep their identity and positions.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from kvcache.block_pool import BlockPool
+from kvcache.runs import Run
 
 
 @dataclass(slots=True)
@@ -28,15 +32,16 @@ class _Hold:
 
 
 class HoldTable:
-    """Holder id -> held prefix. All operations O(log n + blocks changing state)."""
+    """Holder id -> held prefix. All operations O(log n + runs changing coverage)."""
 
     def __init__(self, pool: BlockPool) -> None:
         self._pool = pool
         self._holds: dict[str, _Hold] = {}
-        # Coverage: holds per tip block, and covered children per covered block (a
-        # block is covered, i.e. a key of _covered, while it is a tip or has one).
-        self._tips: dict[int, int] = {}
-        self._covered: dict[int, int] = {}
+        # Coverage per run: anchors (hold tips, and covered runs hanging there) per
+        # position, and how many leading blocks are covered; runs with none are absent.
+        self._anchors: dict[Run, dict[int, int]] = {}
+        self._depth: dict[Run, int] = {}
+        self._num_covered = 0
 
     def hold(self, holder_id: str, hashes: Sequence[int], now: float) -> int:
         """Keep the leading cached blocks of the chain `hashes` resident for
@@ -71,7 +76,7 @@ class HoldTable:
     @property
     def num_held_blocks(self) -> int:
         """Distinct blocks under at least one hold."""
-        return len(self._covered)
+        return self._num_covered
 
     def __contains__(self, holder_id: object) -> bool:
         return holder_id in self._holds
@@ -82,48 +87,61 @@ class HoldTable:
 
     def violations(self) -> list[str]:
         """Broken invariants of the table (recomputes coverage by walking chains)."""
-        tips: dict[int, int] = {}
-        covered: dict[int, int] = {}
+        blocks = self._pool.blocks
+        covered: set[int] = set()
+        anchors: dict[Run, Counter[int]] = {}
         for hold in self._holds.values():
             chain = self._pool.ancestry(hold.tip)
             if len(chain) != hold.blocks:
                 return [f"hold on block {hold.tip}: depth {hold.blocks} != {len(chain)}"]
-            tips[hold.tip] = tips.get(hold.tip, 0) + 1
-            covered.update((bid, 0) for bid in chain)
-        for bid in list(covered):
-            parent = self._pool.parent_block(bid)
-            if parent is not None:
-                covered[parent] += 1
-        if tips != self._tips or covered != self._covered:
+            covered.update(chain)
+            tip = blocks[hold.tip]
+            anchors.setdefault(tip.run, Counter())[tip.pos] += 1
+        depth: dict[Run, int] = {}
+        for bid in covered:
+            b = blocks[bid]
+            depth[b.run] = max(depth.get(b.run, 0), b.pos + 1)
+        for run in depth:
+            if run.parent is not None:
+                anchors.setdefault(run.parent, Counter())[run.at] += 1
+        if (len(covered), depth) != (self._num_covered, self._depth) or \
+                {run: dict(a) for run, a in anchors.items()} != self._anchors:
             return ["hold table: coverage counts disagree with the holds"]
         return []
 
     def _cover_add(self, tip: int) -> None:
-        tips, covered, blocks = self._tips, self._covered, self._pool.blocks
-        tips[tip] = tips.get(tip, 0) + 1
-        if tip in covered:
-            return
-        covered[tip] = 0
-        bid = blocks[tip].parent_id
-        while bid is not None:
-            children = covered.get(bid)
-            if children is not None:
-                covered[bid] = children + 1
+        b = self._pool.blocks[tip]
+        run, pos = b.run, b.pos
+        while True:
+            anchors = self._anchors.setdefault(run, {})
+            anchors[pos] = anchors.get(pos, 0) + 1
+            old = self._depth.get(run, 0)
+            if pos < old:
                 return
-            covered[bid] = 1
-            bid = blocks[bid].parent_id
+            self._depth[run] = pos + 1
+            self._num_covered += pos + 1 - old
+            if old or run.parent is None:
+                return
+            pos, run = run.at, run.parent
 
     def _cover_remove(self, tip: int) -> None:
-        tips, covered, blocks = self._tips, self._covered, self._pool.blocks
-        if tips[tip] > 1:
-            tips[tip] -= 1
-            return
-        del tips[tip]
-        bid = tip
-        while not covered[bid] and bid not in tips:
-            del covered[bid]
-            parent = blocks[bid].parent_id
-            if parent is None:
+        b = self._pool.blocks[tip]
+        run, pos = b.run, b.pos
+        while True:
+            anchors = self._anchors[run]
+            anchors[pos] -= 1
+            if anchors[pos]:
                 return
-            covered[parent] -= 1
-            bid = parent
+            del anchors[pos]
+            old = self._depth[run]
+            if pos + 1 < old:
+                return
+            new = max(anchors) + 1 if anchors else 0
+            self._num_covered -= old - new
+            if new:
+                self._depth[run] = new
+                return
+            del self._depth[run], self._anchors[run]
+            if run.parent is None:
+                return
+            pos, run = run.at, run.parent

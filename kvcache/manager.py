@@ -7,12 +7,11 @@ registers full blocks so that later prompts can reuse them. A hold keeps a chain
 cached prefix resident while nobody runs on it (see `kvcache.holds`).
 
 Costs: `match`, `blocks_needed`, `can_allocate` are O(log n). `allocate`, `append`,
-`commit`, `free`, `hold` and `unhold` are O(log n + blocks allocated, committed, or
-changing between in use and free). When a prefix passes from one owner to the next,
-take the new reference before dropping the old one (allocate the next turn, then
-unhold; hold, then free the finished turn): the prefix then never goes free, and the
-hand-over costs O(new blocks) instead of O(prefix blocks). Likewise a hold replaced by
-a hold on a longer chain costs O(new blocks), while unhold then hold costs O(prefix).
+`commit`, `free`, `hold` and `unhold` are O(log n + blocks allocated or committed +
+runs changing between in use and free), where a run is a stretch of a chain between
+branch points (see `kvcache.runs`). So a session's next turn takes back its cached
+chain, and `free` gives it back, at a cost that does not grow with the chain (its
+O(log n) lookups aside), whatever the order of allocate, free, hold and unhold.
 """
 from __future__ import annotations
 
@@ -195,14 +194,9 @@ class KVCacheManager:
         end = len(hashes)
         if end <= start:
             return
-        pool, tail = self._pool, seq.tail
-        commit = pool.commit
-        ids = [
-            commit(tail[i - start], hashes[i], hashes[i - 1] if i else None, now)
-            for i in range(start, end)
-        ]
+        tail = seq.tail
         # Only the new tip keeps a reference; it keeps the blocks before it in use.
-        pool.release(ids[:-1] if seq.tip is None else [seq.tip, *ids[:-1]], now)
+        ids = self._pool.commit_chain(seq.tip, tail[: end - start], hashes, start, now)
         del tail[: end - start]
         seq.committed, seq.tip, seq.last_hash = end, ids[-1], hashes[-1]
 

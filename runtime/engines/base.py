@@ -24,14 +24,17 @@ from runtime.core.messages import EngineEvent, EngineStats, LLMRequest
 @dataclass(slots=True)
 class StepResult:
     """What one engine step did. `duration` is the modeled (or measured) time of the
-    step; events carry timestamps at `now + duration`. An idle step has duration 0 and
-    no events."""
+    step; events carry timestamps at `now + duration` (PinExpired: at `now`). An idle
+    step has duration 0, no events but expired pins, and 0 iterations. A fused step (see
+    `Engine.step`) covers `iterations` batch iterations; `duration` and the token counts
+    are their sums."""
 
     duration: float
     events: list[EngineEvent] = field(default_factory=list)
     prefill_tokens: int = 0
     decode_tokens: int = 0
     num_running: int = 0
+    iterations: int = 1
 
 
 @runtime_checkable
@@ -49,8 +52,15 @@ class Engine(Protocol):
     def has_work(self) -> bool:
         """True while any request is waiting or running."""
 
-    def step(self, now: float) -> StepResult:
-        """Run one batch iteration starting at `now`."""
+    def step(self, now: float, horizon: float | None = None) -> StepResult:
+        """Run one batch iteration starting at `now`.
+
+        With `horizon` (the driver's next event: nothing reaches this engine before
+        it), an engine may run several consecutive pure-decode iterations in one call,
+        each starting before `horizon` and none but the last finishing a request. The
+        result then equals that of calling `step` once per iteration at the successive
+        start times: the same events at the same times, the same state afterwards.
+        Engines that cannot fuse ignore `horizon`."""
 
     def pin(self, session_id: str, prefix: TokenChain, until: float, now: float) -> int:
         """Hold the cached blocks of `prefix` for `session_id` until `until` (or unpin).

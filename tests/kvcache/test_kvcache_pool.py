@@ -177,7 +177,7 @@ def test_check_integrity_reports_every_corruption():
     with pytest.raises(KVIntegrityError) as err:
         pool.check_integrity()
     assert len(err.value.violations) == 3
-    assert "(cached, used) children (3, 0) != (0, 0)" in err.value.violations[0]
+    assert "cached children 3 != 0" in err.value.violations[0]
     assert "in policy=True" in err.value.violations[1]
 
 

@@ -27,8 +27,8 @@ KEYS = 3  # few distinct contents, so prompts share prefixes and commits dedupli
 class Driver:
     """Applies cache operations, mirroring each sequence's content as a TokenChain."""
 
-    def __init__(self, eviction: str = "lru") -> None:
-        self.kv = KVCacheManager(NUM_BLOCKS, BS, eviction)
+    def __init__(self, eviction: str = "lru", num_blocks: int = NUM_BLOCKS) -> None:
+        self.kv = KVCacheManager(num_blocks, BS, eviction)
         self.now = 0.0
         self.seqs: dict[str, TokenChain] = {}
         self.library: list[TokenChain] = [TokenChain(BS)]  # chains seen committed
@@ -171,11 +171,17 @@ TestCacheMachine = CacheMachine.TestCase
 TestCacheMachine.settings = settings(max_examples=300, stateful_step_count=50, deadline=None)
 
 
-def fuzz(eviction: str, seed: int, steps: int) -> Driver:
+COUNTS = (0, 1, 3, 4, 5, 8, 12)  # tokens per allocate or append: up to 3 blocks
+LONG_COUNTS = (0, 1, 5, 12, 17, 24, 40)  # up to 10 blocks: long runs, many branches
+
+
+def fuzz(
+    eviction: str, seed: int, steps: int, num_blocks: int = NUM_BLOCKS,
+    counts: tuple[int, ...] = COUNTS, driver: type[Driver] = Driver,
+) -> Driver:
     """`steps` random operations from a seeded generator, checking after each."""
     rng = random.Random(seed)
-    d = Driver(eviction)
-    counts = [0, 1, 3, 4, 5, 8, 12]
+    d = driver(eviction, num_blocks)
     ops = [
         lambda: d.allocate(rng.randrange(99), rng.randrange(KEYS), rng.choice(counts)),
         lambda: d.fork(rng.randrange(99)),
@@ -198,5 +204,12 @@ def fuzz(eviction: str, seed: int, steps: int) -> Driver:
 def test_seeded_fuzz_keeps_integrity(eviction):
     runs = [fuzz(eviction, seed, steps=2000).kv.stats for seed in range(8)]
     # The runs exercised what they are meant to: reuse, deduplication, eviction.
+    assert all(s.hit_tokens > 0 and s.evicted_blocks > 0 for s in runs)
+    assert sum(s.deduped_blocks for s in runs) > 0
+
+
+@pytest.mark.parametrize("eviction", eviction_policy_names())
+def test_seeded_fuzz_on_long_chains_keeps_integrity(eviction):
+    runs = [fuzz(eviction, seed, 1500, 64, LONG_COUNTS).kv.stats for seed in range(4)]
     assert all(s.hit_tokens > 0 and s.evicted_blocks > 0 for s in runs)
     assert sum(s.deduped_blocks for s in runs) > 0

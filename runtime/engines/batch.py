@@ -1,0 +1,24 @@
+"""The prefill side of one engine iteration: which sequences get a chunk, and the sums
+the perf model needs. (Decodes are counted by `DecodeBatch` as running totals.)"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from runtime.engines.perf_model import attention_pairs
+from runtime.engines.sequence import Seq
+
+
+@dataclass(slots=True)
+class StepBatch:
+    """Prefill chunks of one iteration and the sequences it preempted."""
+
+    chunks: list[tuple[Seq, int]] = field(default_factory=list)
+    tokens: int = 0
+    pairs: int = 0
+    preempted: list[Seq] = field(default_factory=list)
+
+    def add(self, seq: Seq, n: int) -> None:
+        """Schedule `n` prompt tokens of `seq` after its `computed` ones."""
+        self.chunks.append((seq, n))
+        self.tokens += n
+        self.pairs += attention_pairs(n, seq.computed)
