@@ -52,6 +52,9 @@ class RuntimeConfig(BaseModel):
     """Each run writes runs/<run id>/trace.jsonl under this folder."""
     sim_gpu_resource: str = "sim_gpu"
     """Ray custom resource that places one simulated worker."""
+    record_decisions: bool = False
+    """Keep the scheduler's dispatch log (`Runtime.dispatch_log()`): every (worker,
+    request) decision in order, to compare runs and drivers (grows with every call)."""
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     @field_validator("queue")

@@ -3,8 +3,9 @@
 `ctx.chat` turns a conversation into an `LLMRequest` (tokenized, so the prompt's block
 hashes let the engine find the part of it that is still cached), reserves its worst-case
 cost in the program's budget ledger, sends it through the backend (the scheduler) and
-turns the engine's `RequestDone` into a `ChatReply`. `ctx.call_tool` runs a declared
-tool through toolmgr. Both record OpenTelemetry spans under the step's span.
+turns the engine's `RequestDone` into a `ChatReply`. `ctx.chat_tokens` does the same for
+a counted call (token counts, no text: trace replay). `ctx.call_tool` runs a declared
+tool through toolmgr. All record OpenTelemetry spans under the step's span.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from programs.errors import UndeclaredToolError
 from runtime import tracing
 from runtime.core.budget import BudgetLedger
 from runtime.core.messages import LLMRequest, RequestDone
+from runtime.core.session_chain import SessionChain, request_id
 from runtime.engines.tokenizer import SimpleTokenizer
 from toolmgr import ToolManager, ToolResult
 
@@ -76,43 +78,56 @@ class RunnerStepContext:
         self._backend = backend
         self._tools = tools
         self._tokenizer = tokenizer
-        self._turn = 0
+        self._turn = 0  # calls made so far; the next call's number
+        self._chain: SessionChain | None = None  # grown by chat_tokens
 
     async def chat(self, messages: list[dict[str, Any]], tools: list | None = None,
                    model: str | None = None, max_tokens: int | None = None,
                    **sampling: Any) -> ChatReply:
-        model = model or self._model or self._state.default_model
-        self._check_model(model)
+        model = self._pick_model(model)
         names = self._tool_names(tools)
         schemas = self._tools.registry.openai_tools(names) if names else None
         tokens = self._tokenizer.encode_prompt(messages, schemas)
-        reservation = self._state.ledger.reserve(model, len(tokens),
-                                                 max_tokens or self._max_tokens)
-        with tracing.tracer().start_as_current_span(
-                f"chat {model}", kind=otel.SpanKind.CLIENT) as span:
-            request = self._request(messages, schemas, model, tokens,
-                                    reservation.max_tokens, sampling)
-            span.set_attributes({
-                tracing.OPERATION: "chat", tracing.REQUEST_MODEL: model,
-                tracing.REQUEST_MAX_TOKENS: reservation.max_tokens,
-                tracing.CONVERSATION_ID: self.session_id,
-                "agentrt.request.id": request.request_id,
-            })
-            try:
-                done = await self._send(request)
-            except BaseException:
-                self._state.ledger.cancel(reservation)
-                raise
-            self._state.ledger.settle(reservation, done.prompt_tokens, done.output_tokens)
-            self._record(span, request, done)
-        return ChatReply(
-            text=done.text,
-            tool_calls=[c.to_openai() for c in done.tool_calls],
-            finish_reason=done.finish_reason,
-            usage=Usage(prompt_tokens=done.prompt_tokens,
-                        completion_tokens=done.output_tokens,
-                        cached_tokens=done.cached_tokens),
-        )
+        prompt = TokenChain.from_tokens(tokens, block_size=self._state.block_size)
+
+        def build(turn: int, allowed: int) -> LLMRequest:
+            return self._request(turn, model, prompt, allowed, messages=list(messages),
+                                 tools=schemas, sampling=dict(sampling))
+
+        done = await self._exchange(model, len(tokens), max_tokens or self._max_tokens, build)
+        return _reply(done)
+
+    async def chat_tokens(self, input_tokens: int, output_tokens: int, *,
+                          prefix_id: str | None = None, prefix_tokens: int = 0,
+                          model: str | None = None, last_call: bool = False) -> ChatReply:
+        """A counted LLM call, as a trace describes one: `input_tokens` more tokens of
+        conversation, a reply of `output_tokens` (the engine's responder is told so, and
+        it is the call's cap). The session's prompt grows exactly as the simulator's
+        player grows it (`SessionChain`: the shared prefix, each call's input, each
+        reply), so a replayed trace hits the same cached blocks as its simulation.
+
+        `prefix_id`/`prefix_tokens` name a prefix shared with other sessions; they open
+        the conversation, so only the session's first counted call may pass them
+        (ValueError otherwise). `last_call` tells the scheduler no call of the program
+        follows. A step uses either `chat` or `chat_tokens`, not both."""
+        if self._chain is None:
+            self._chain = SessionChain(self.session_id, self._state.block_size, prefix_id,
+                                       prefix_tokens)
+        elif prefix_id is not None or prefix_tokens:
+            raise ValueError(f"session {self.session_id!r}: the shared prefix opens the "
+                             "conversation; pass prefix_id/prefix_tokens to the first "
+                             "chat_tokens call only")
+        model = self._pick_model(model)
+        chain = self._chain
+        prompt = chain.add_input(self._turn, input_tokens)
+
+        def build(turn: int, allowed: int) -> LLMRequest:
+            return self._request(turn, model, prompt, allowed,
+                                 output_tokens_hint=output_tokens, last_call=last_call)
+
+        done = await self._exchange(model, prompt.num_tokens, output_tokens, build)
+        chain.add_output(done)
+        return _reply(done)
 
     async def call_tool(self, call: dict[str, Any]) -> ToolResult:
         function = call.get("function") or {}
@@ -151,23 +166,46 @@ class RunnerStepContext:
                 f"declaring them; add them to @step(tools=[...])")
         return names
 
-    def _check_model(self, model: str) -> None:
+    def _pick_model(self, model: str | None) -> str:
+        model = model or self._model or self._state.default_model
         if model not in self._state.served_models:
             raise ValueError(f"model {model!r} is not served by this runtime; served: "
                              f"{list(self._state.served_models)} (set RuntimeConfig.model)")
+        return model
 
-    def _request(self, messages, schemas, model, tokens, max_tokens, sampling) -> LLMRequest:
+    async def _exchange(self, model: str, prompt_tokens: int, max_tokens: int,
+                        build: Callable[[int, int], LLMRequest]) -> RequestDone:
+        """Reserve the call's worst case, send `build(turn, allowed max_tokens)` under a
+        chat span, settle the budget with the actual usage."""
+        reservation = self._state.ledger.reserve(model, prompt_tokens, max_tokens)
+        with tracing.tracer().start_as_current_span(
+                f"chat {model}", kind=otel.SpanKind.CLIENT) as span:
+            request = build(self._turn, reservation.max_tokens)
+            self._turn += 1
+            span.set_attributes({
+                tracing.OPERATION: "chat", tracing.REQUEST_MODEL: model,
+                tracing.REQUEST_MAX_TOKENS: reservation.max_tokens,
+                tracing.CONVERSATION_ID: self.session_id,
+                "agentrt.request.id": request.request_id,
+            })
+            try:
+                done = await self._send(request)
+            except BaseException:
+                self._state.ledger.cancel(reservation)
+                raise
+            self._state.ledger.settle(reservation, done.prompt_tokens, done.output_tokens)
+            self._record(span, request, done)
+        return done
+
+    def _request(self, turn: int, model: str, prompt: TokenChain, max_tokens: int,
+                 **fields: Any) -> LLMRequest:
         state = self._state
-        self._turn += 1
         return LLMRequest(
-            request_id=f"{self.session_id}#{self._turn}",
+            request_id=request_id(self.session_id, turn),
             program_id=state.program_id, session_id=self.session_id, model=model,
-            prefix=TokenChain.from_tokens(tokens, block_size=state.block_size),
-            max_tokens=max_tokens, arrival=state.clock(), program_arrival=state.arrival,
-            tenant=state.tenant,
-            messages=list(messages), tools=schemas, sampling=dict(sampling),
-            trace_context=tracing.inject(),
-        )
+            prefix=prompt, max_tokens=max_tokens, arrival=state.clock(),
+            program_arrival=state.arrival, tenant=state.tenant,
+            trace_context=tracing.inject(), **fields)
 
     async def _send(self, request: LLMRequest) -> RequestDone:
         state = self._state
@@ -205,6 +243,16 @@ class RunnerStepContext:
             span.add_event("tool_calls", {"names": [c.name for c in done.tool_calls]})
 
 
+def _reply(done: RequestDone) -> ChatReply:
+    return ChatReply(
+        text=done.text,
+        tool_calls=[c.to_openai() for c in done.tool_calls],
+        finish_reason=done.finish_reason,
+        usage=Usage(prompt_tokens=done.prompt_tokens, completion_tokens=done.output_tokens,
+                    cached_tokens=done.cached_tokens),
+    )
+
+
 class SyncStepContext:
     """What a plain (non-async) step function receives: the same calls, blocking.
     The step runs in a worker thread; its calls run on the runner's event loop."""
@@ -219,6 +267,9 @@ class SyncStepContext:
 
     def chat(self, messages, tools=None, model=None, max_tokens=None, **sampling) -> ChatReply:
         return self._wait(self._ctx.chat(messages, tools, model, max_tokens, **sampling))
+
+    def chat_tokens(self, input_tokens: int, output_tokens: int, **options: Any) -> ChatReply:
+        return self._wait(self._ctx.chat_tokens(input_tokens, output_tokens, **options))
 
     def call_tool(self, call: dict[str, Any]) -> ToolResult:
         return self._wait(self._ctx.call_tool(call))

@@ -64,3 +64,20 @@ class ProgramSpec:
     @property
     def num_calls(self) -> int:
         return sum(s.num_turns for s in self.steps)
+
+    def ordered_steps(self) -> list[StepSpec]:
+        """The steps with each one after its dependencies, otherwise in listed order
+        (the earliest-listed step whose dependencies are placed comes next). Drivers
+        start steps that become ready together in this order. Raises ValueError on a
+        dependency cycle or an unknown dependency."""
+        placed: dict[str, StepSpec] = {}
+        left = list(self.steps)
+        while left:
+            ready = next((s for s in left if all(d in placed for d in s.deps)), None)
+            if ready is None:
+                raise ValueError(f"program {self.program_id!r}: steps "
+                                 f"{[s.step_id for s in left]} wait on unknown steps or "
+                                 "on each other (a cycle)")
+            placed[ready.step_id] = ready
+            left.remove(ready)
+        return list(placed.values())

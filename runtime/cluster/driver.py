@@ -2,6 +2,7 @@
 
     with Runtime(RuntimeConfig(workers=4)) as rt:
         report = rt.run(my_program, [{"task": "..."}, ...])
+        report = rt.replay(load_trace("trace.jsonl"))   # a recorded trace, for real
 
 Without `RAY_ADDRESS` a local Ray instance is started (and stopped at exit) with one
 `sim_gpu` resource per simulated worker; with it, the runtime attaches to that cluster
@@ -14,6 +15,8 @@ import os
 import time
 import uuid
 import warnings
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,17 +24,31 @@ import ray
 from opentelemetry import trace as otel
 
 from programs import ProgramDef
+from programs.workloads.spec import ProgramSpec
 from runtime import tracing, wire
 from runtime.cluster.runner_actor import ProgramRunner
 from runtime.cluster.scheduler_actor import SchedulerActor
 from runtime.cluster.worker_actor import WorkerActor
 from runtime.config import RuntimeConfig
+from runtime.core.scheduler import Dispatch
 from runtime.engines.factory import EngineFactory
 from runtime.engines.responder import Responder
+from runtime.replay import trace_program
 from runtime.report import RunReport
 from runtime.results import ProgramResult
 
 Progress = Callable[[int, int, ProgramResult], None]
+
+
+@dataclass(slots=True)
+class _Launch:
+    """One program run to start: `start_at` wall seconds after the run begins."""
+
+    program: ProgramDef
+    ref: Any  # the program, put in Ray's object store once per program
+    kwargs: dict[str, Any]
+    program_id: str
+    start_at: float
 
 
 class Runtime:
@@ -69,20 +86,24 @@ class Runtime:
         factory.validate()  # a bad model or GPU name fails before Ray starts
         tracing.setup("agentrt-driver")
         self._connect()
-        self._scheduler = SchedulerActor.remote(cfg.queue, cfg.router, cfg.dispatch_window)
+        self._scheduler = SchedulerActor.remote(cfg.queue, cfg.router, cfg.dispatch_window,
+                                                cfg.record_decisions)
         placement = self._placement()
         self._workers = [
             WorkerActor.options(**placement).remote(
                 f"w{i}", factory, cfg.time_scale, self._scheduler)
             for i in range(cfg.workers)]
         ids = ray.get([w.start.remote() for w in self._workers], timeout=120)
-        ray.get([self._scheduler.register_worker.remote(i, w)
-                 for i, w in zip(ids, self._workers)], timeout=60)
+        # One call, so workers join in order (the router breaks ties by that order).
+        ray.get(self._scheduler.register_workers.remote(list(zip(ids, self._workers))),
+                timeout=60)
         prices = {m: (p.input_per_m, p.output_per_m) for m, p in cfg.prices.items()}
         self._runners = [
             ProgramRunner.remote(self._scheduler, cfg.model, [cfg.model], cfg.block_size,
                                  prices)
             for _ in range(cfg.runners)]
+        # Wait until the runners are up, so the first programs do not pay their start.
+        ray.get([r.leftover_spans.remote() for r in self._runners], timeout=120)
         trace_path = Path(cfg.trace_dir) / self.run_id / "trace.jsonl"
         self._trace_writer = tracing.JsonLinesWriter(trace_path)
 
@@ -99,50 +120,95 @@ class Runtime:
 
     # -- running -------------------------------------------------------------------
     def run(self, program: ProgramDef, inputs: Sequence[dict[str, Any]] | dict[str, Any],
-            progress: Progress | None = None) -> RunReport:
+            progress: Progress | None = None, *, program_ids: Sequence[str] | None = None,
+            arrivals: Sequence[float] | None = None) -> RunReport:
         """Run `program` once per input (kwargs dicts), at most
         `max_concurrent_programs` at a time. Every input's graph is built and validated
-        first, so an invalid program fails before anything runs."""
-        if self._scheduler is None:
-            raise RuntimeError("the runtime is not started; use `with Runtime(...) as rt:`")
+        first, so an invalid program fails before anything runs.
+
+        `program_ids` names the runs (one unique id per input; default
+        `{name}-{n:05d}`). `arrivals` starts input i no earlier than `arrivals[i]` wall
+        seconds after the call (default: as soon as a slot is free)."""
         inputs = [inputs] if isinstance(inputs, dict) else list(inputs)
+        ids = self._program_ids(program, len(inputs), program_ids)
+        starts = _check_arrivals(arrivals, len(inputs))
+        self._require_started()
         for kwargs in inputs:
             program.build(**kwargs)
-        program_ref = ray.put(program)
-        start = time.time()
-        results = self._run_closed_loop(program, program_ref, inputs, progress)
-        self._write_spans(tracing.drain())
-        return RunReport(results=results, wall_time_s=time.time() - start,
-                         trace_path=self._trace_writer.path, time_scale=self.config.time_scale,
-                         workers=ray.get([w.stats.remote() for w in self._workers], timeout=60),
-                         cluster=self._cluster)
+        ref = ray.put(program)
+        return self._run([_Launch(program, ref, kwargs, pid, at)
+                          for kwargs, pid, at in zip(inputs, ids, starts)], progress)
+
+    def replay(self, specs: Sequence[ProgramSpec],
+               progress: Progress | None = None) -> RunReport:
+        """Replay recorded traces (`runtime.replay.trace_program`): each program keeps
+        its trace id and starts at its trace arrival, both arrivals and tool waits
+        scaled by `time_scale` like the engines, so the run is the trace's simulation
+        on the real runtime."""
+        scale = self.config.time_scale
+        programs = [trace_program(spec, time_scale=scale) for spec in specs]
+        ids = [spec.program_id for spec in specs]
+        _check_unique(ids)
+        self._require_started()
+        for p in programs:
+            p.build()
+        return self._run([_Launch(p, ray.put(p), {}, pid, spec.arrival * scale)
+                          for p, pid, spec in zip(programs, ids, specs)], progress)
+
+    def dispatch_log(self) -> list[Dispatch]:
+        """Every (worker, request) the scheduler dispatched so far, in order; empty
+        unless the runtime records decisions (`record_decisions=True`)."""
+        self._require_started()
+        pairs = ray.get(self._scheduler.dispatch_log.remote(), timeout=60)
+        return [Dispatch(*pair) for pair in pairs]
 
     def check_integrity(self) -> None:
         """Every worker's KV accounting is consistent (raises otherwise)."""
         ray.get([w.check_integrity.remote() for w in self._workers], timeout=60)
 
-    def _run_closed_loop(self, program, program_ref, inputs, progress) -> list[ProgramResult]:
+    def _run(self, launches: list[_Launch], progress: Progress | None) -> RunReport:
+        start = time.time()
+        results = self._run_launches(launches, progress)
+        self._write_spans(tracing.drain())
+        wall = time.time() - start
+        workers = ray.get([w.stats.remote() for w in self._workers], timeout=60)
+        return RunReport(results=results, wall_time_s=wall,
+                         trace_path=self._trace_writer.path, time_scale=self.config.time_scale,
+                         workers=workers, cluster=self._cluster)
+
+    def _run_launches(self, launches: list[_Launch],
+                      progress: Progress | None) -> list[ProgramResult]:
+        """Start each launch at its offset while fewer than `max_concurrent_programs`
+        run; collect results as they finish."""
         limit = self.config.max_concurrent_programs
+        waiting = deque(sorted(launches, key=lambda launch: launch.start_at))  # stable
         pending: dict[Any, tuple[str, otel.Span]] = {}
         results: list[ProgramResult] = []
-        next_index = 0
-        while next_index < len(inputs) or pending:
-            while next_index < len(inputs) and len(pending) < limit:
-                ref, entry = self._launch(program, program_ref, inputs[next_index], next_index)
+        start = time.time()
+        while waiting or pending:
+            while waiting and len(pending) < limit and waiting[0].start_at <= (
+                    time.time() - start):
+                ref, entry = self._launch(waiting.popleft())
                 pending[ref] = entry
-                next_index += 1
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            ref = ready[0]
-            _, span = pending.pop(ref)
-            result: ProgramResult = wire.decode(ray.get(ref))
-            self._close(span, result)
-            results.append(result)
-            if progress is not None:
-                progress(len(results), len(inputs), result)
+            timeout = None  # wait for a result, or until the next start is due
+            if waiting and len(pending) < limit:
+                timeout = max(0.0, waiting[0].start_at - (time.time() - start))
+            if not pending:
+                time.sleep(timeout)
+                continue
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=timeout)
+            for ref in ready:
+                _, span = pending.pop(ref)
+                result: ProgramResult = wire.decode(ray.get(ref))
+                self._close(span, result)
+                results.append(result)
+                if progress is not None:
+                    progress(len(results), len(launches), result)
         return sorted(results, key=lambda r: r.program_id)
 
-    def _launch(self, program, program_ref, kwargs, index):
-        program_id = f"{program.name}-{self._launched:05d}"
+    def _launch(self, launch: _Launch):
+        program, program_id = launch.program, launch.program_id
+        runner = self._runners[self._launched % len(self._runners)]
         self._launched += 1
         span = tracing.tracer().start_span(f"invoke_workflow {program.name}")
         span.set_attributes({tracing.OPERATION: "invoke_workflow",
@@ -150,10 +216,24 @@ class Runtime:
                              "agentrt.program.id": program_id,
                              "agentrt.tenant": program.options.tenant})
         carrier = tracing.inject(otel.set_span_in_context(span))
-        runner = self._runners[index % len(self._runners)]
-        ref = runner.run_program.remote(program_ref, (), kwargs, program_id, time.time(),
-                                        carrier)
+        ref = runner.run_program.remote(launch.ref, (), launch.kwargs, program_id,
+                                        time.time(), carrier)
         return ref, (program_id, span)
+
+    def _program_ids(self, program: ProgramDef, n: int,
+                     given: Sequence[str] | None) -> list[str]:
+        if given is None:
+            return [f"{program.name}-{self._launched + i:05d}" for i in range(n)]
+        ids = list(given)
+        if len(ids) != n:
+            raise ValueError(f"program_ids has {len(ids)} ids for {n} inputs; give one "
+                             "per input")
+        _check_unique(ids)
+        return ids
+
+    def _require_started(self) -> None:
+        if self._scheduler is None:
+            raise RuntimeError("the runtime is not started; use `with Runtime(...) as rt:`")
 
     def _close(self, span: otel.Span, result: ProgramResult) -> None:
         span.set_attribute("agentrt.program.status", result.status)
@@ -195,6 +275,24 @@ class Runtime:
             f"--resources='{{\"{cfg.sim_gpu_resource}\": N}}' to place them by resource.")
         self._cluster += f" (placed without '{cfg.sim_gpu_resource}' resources)"
         return {}
+
+
+def _check_unique(ids: Sequence[str]) -> None:
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"program ids must be unique; repeated: {repeated}")
+    if not all(isinstance(i, str) and i for i in ids):
+        raise ValueError("program ids must be non-empty strings")
+
+
+def _check_arrivals(arrivals: Sequence[float] | None, n: int) -> list[float]:
+    if arrivals is None:
+        return [0.0] * n
+    starts = [float(a) for a in arrivals]
+    if len(starts) != n or any(a < 0 for a in starts):
+        raise ValueError(f"arrivals must be {n} offsets >= 0 (one per input), got "
+                         f"{list(arrivals)}")
+    return starts
 
 
 def run(program: ProgramDef, inputs: Sequence[dict[str, Any]] | dict[str, Any], *,

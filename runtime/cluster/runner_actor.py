@@ -6,7 +6,9 @@ toolmgr. Finished spans travel back with each program's result.
 """
 from __future__ import annotations
 
+import itertools
 import time
+import uuid
 from typing import Any
 
 import ray
@@ -24,9 +26,14 @@ class ActorBackend:
 
     def __init__(self, scheduler: Any) -> None:
         self._scheduler = scheduler
+        # Calls are numbered so the scheduler takes them in the order they were made.
+        self._caller = uuid.uuid4().hex
+        self._calls = itertools.count()
 
     async def chat(self, request: LLMRequest) -> RequestDone:
-        return wire.decode(await self._scheduler.chat.remote(wire.encode(request)))
+        ref = self._scheduler.chat.remote(wire.encode(request), self._caller,
+                                          next(self._calls))
+        return wire.decode(await ref)
 
     async def abort(self, request_id: str) -> None:
         await self._scheduler.abort.remote(request_id)

@@ -5,7 +5,9 @@
 
 Every decision is the core's; this actor only keeps one future per call in flight and
 moves wire-encoded messages. Its methods run on one event loop, so the core is never
-entered concurrently.
+entered concurrently. Ray may start an async actor's calls out of order, so each
+runner numbers its calls and `chat` hands them to the core in that order: steps that
+call at the same instant are routed in the order they called, as in the simulator.
 """
 from __future__ import annotations
 
@@ -20,24 +22,62 @@ from runtime.core.messages import RequestDone
 from runtime.core.scheduler import Scheduler
 
 
+class CallerOrder:
+    """Lets each caller's calls through in the order of their sequence numbers
+    (0, 1, 2, ... per caller), parking any that arrive early. Every call let through
+    must report `done`, and every number must arrive (Ray delivers each call; runners
+    stop calls with `abort`, never by cancelling them)."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, int] = {}
+        self._parked: dict[tuple[str, int], asyncio.Future] = {}
+
+    async def turn(self, caller: str, seq: int) -> None:
+        """Return once every earlier call of `caller` has been let through."""
+        if self._next.get(caller, 0) != seq:
+            future = asyncio.get_running_loop().create_future()
+            self._parked[(caller, seq)] = future
+            await future
+
+    def done(self, caller: str, seq: int) -> None:
+        """Call `seq` of `caller` is through: let the next one go."""
+        self._next[caller] = seq + 1
+        future = self._parked.pop((caller, seq + 1), None)
+        if future is not None:
+            future.set_result(None)
+
+
 @ray.remote(num_cpus=0, max_concurrency=100_000)
 class SchedulerActor:
-    def __init__(self, queue: str, router: str, dispatch_window: int) -> None:
-        self.core = Scheduler(queue=queue, router=router, dispatch_window=dispatch_window)
+    def __init__(self, queue: str, router: str, dispatch_window: int,
+                 record: bool = False) -> None:
+        self.core = Scheduler(queue=queue, router=router, dispatch_window=dispatch_window,
+                              record=record)
         self._workers: dict[str, Any] = {}
         self._futures: dict[str, asyncio.Future] = {}
+        self._order = CallerOrder()
         self._busy_time = 0.0
 
-    async def register_worker(self, worker_id: str, handle: Any) -> None:
-        self.core.add_worker(worker_id)
-        self._workers[worker_id] = handle
+    async def register_workers(self, workers: list[tuple[str, Any]]) -> None:
+        """Add workers in the given order: the order the router breaks ties by."""
+        for worker_id, handle in workers:
+            self.core.add_worker(worker_id)
+            self._workers[worker_id] = handle
 
-    async def chat(self, request_bytes: bytes) -> bytes:
-        request = wire.decode(request_bytes)
+    async def chat(self, request_bytes: bytes, caller: str = "", seq: int = 0) -> bytes:
+        """Submit call number `seq` of `caller` (after its earlier ones); returns the
+        wire-encoded RequestDone. Callers without an order may leave both out."""
         future = asyncio.get_running_loop().create_future()
-        self._futures[request.request_id] = future
-        worker_id = self.core.submit(request, time.time())
-        self._pump(worker_id)
+        if caller:
+            await self._order.turn(caller, seq)
+        try:
+            request = wire.decode(request_bytes)
+            self._futures[request.request_id] = future
+            worker_id = self.core.submit(request, time.time())
+            self._pump(worker_id)
+        finally:
+            if caller:
+                self._order.done(caller, seq)
         done: RequestDone = await future
         return wire.encode(done)
 
@@ -71,6 +111,11 @@ class SchedulerActor:
         return {"submitted": c.submitted, "dispatched": c.dispatched,
                 "completed": c.completed, "queued": self.core.num_queued,
                 "inflight": self.core.num_inflight}
+
+    async def dispatch_log(self) -> list[tuple[str, str]]:
+        """The core's decisions so far as plain (worker id, request id) pairs; empty
+        unless constructed with `record`."""
+        return [tuple(d) for d in self.core.dispatch_log]
 
     def _pump(self, worker_id: str) -> None:
         requests = self.core.take(worker_id, time.time())

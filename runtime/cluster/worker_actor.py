@@ -3,6 +3,11 @@
 The loop steps the engine while it has work, sleeps each step's modeled duration times
 the run's time scale, and reports the step's events and stats to the scheduler (which
 answers by sending more work). With no work it waits for `submit`.
+
+While the engine stays busy, steps are paced on a schedule (each ends `duration` after
+the previous one's scheduled end) rather than slept back to back, so the time spent
+stepping and reporting does not add up into drift from the modeled clock; a worker
+more than `CATCH_UP_S` behind its schedule starts a new one instead of bursting.
 """
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ import ray
 
 from runtime import wire
 from runtime.engines.base import Engine
+
+CATCH_UP_S = 0.1
 
 
 @ray.remote(num_cpus=0)
@@ -59,16 +66,21 @@ class WorkerActor:
         return True
 
     async def _loop(self) -> None:
+        step_end: float | None = None  # scheduled end of the last step while busy
         while True:
             if not self.engine.has_work():
                 self._wake.clear()
                 await self._wake.wait()
+                step_end = None
                 continue
-            result = self.engine.step(time.time())
+            now = time.time()
+            result = self.engine.step(now)
             self._gpu_time += result.duration
             self._steps += 1
+            start = now if step_end is None or step_end < now - CATCH_UP_S else step_end
+            step_end = start + result.duration * self.time_scale
             # A step that could schedule nothing (all memory pinned) still yields.
-            await asyncio.sleep(max(result.duration * self.time_scale, 1e-3 if
+            await asyncio.sleep(max(step_end - time.time(), 1e-3 if
                                     result.duration == 0 else 0.0))
             await self.scheduler.report.remote(
                 self.worker_id, [wire.encode(e) for e in result.events],

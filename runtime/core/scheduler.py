@@ -9,6 +9,10 @@ actor, the discrete-event simulator) call it in the same pattern:
     on_stats(worker, stats)   after every engine step
     on_event(event, now)      RequestDone / Preempted / ... from an engine
 
+With `record=True` every dispatch is appended to `dispatch_log` as a
+`Dispatch(worker_id, request_id)`, in dispatch order: the decisions themselves, which
+tests compare across drivers and runs.
+
 `take` sends a worker at most `dispatch_window` calls beyond what it is running, so
 that the order of everything else is still decided here, program-wide, and a worker
 that frees up does not find a long FCFS backlog of its own.
@@ -16,6 +20,7 @@ that frees up does not find a long FCFS backlog of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from runtime.core.messages import EngineEvent, EngineStats, LLMRequest, RequestDone
 from runtime.core.queues import WaitQueue, make_queue
@@ -29,6 +34,13 @@ class _Placed:
     inflight: bool = False
 
 
+class Dispatch(NamedTuple):
+    """One scheduling decision: `request_id` was sent to `worker_id`."""
+
+    worker_id: str
+    request_id: str
+
+
 @dataclass(slots=True)
 class SchedulerCounters:
     submitted: int = 0
@@ -39,7 +51,7 @@ class SchedulerCounters:
 
 class Scheduler:
     def __init__(self, queue: str = "program_fcfs", router: str = "sticky",
-                 dispatch_window: int = 8) -> None:
+                 dispatch_window: int = 8, record: bool = False) -> None:
         if dispatch_window < 1:
             raise ValueError(f"dispatch_window must be >= 1, got {dispatch_window}")
         make_queue(queue)  # fail early on an unknown name
@@ -50,6 +62,8 @@ class Scheduler:
         self._queues: dict[str, WaitQueue] = {}
         self._placed: dict[str, _Placed] = {}
         self.counters = SchedulerCounters()
+        self.record = record
+        self.dispatch_log: list[Dispatch] = []  # filled only when `record` is on
 
     # -- workers -------------------------------------------------------------------
     def add_worker(self, worker_id: str) -> None:
@@ -102,6 +116,8 @@ class Scheduler:
             load.inflight += 1
             out.append(request)
         self.counters.dispatched += len(out)
+        if self.record:
+            self.dispatch_log.extend(Dispatch(worker_id, r.request_id) for r in out)
         return out
 
     def has_queued(self, worker_id: str) -> bool:

@@ -35,6 +35,9 @@ class SimConfig(BaseModel):
     seed: int = 0
     sample_interval_s: float = Field(5.0, gt=0)
     """How often KV use and queue lengths are sampled (virtual seconds)."""
+    record_decisions: bool = False
+    """Keep the scheduler's dispatch log (`Simulation.scheduler.dispatch_log`): every
+    (worker, request) decision in order, to compare runs and drivers."""
     fuse_decode: bool = True
     """Let engines run several decode iterations per event when nothing can interleave
     (identical results, far fewer events)."""

@@ -42,7 +42,8 @@ class Simulation:
             kv_blocks=cfg.kv_blocks, seed=cfg.seed)
         self.perf = self.factory.perf_model()
         self.programs = list(programs)
-        self.scheduler = Scheduler(cfg.queue, cfg.router, cfg.dispatch_window)
+        self.scheduler = Scheduler(cfg.queue, cfg.router, cfg.dispatch_window,
+                                   record=cfg.record_decisions)
         self.engines: dict[str, SimulatedEngine] = {}
         self._step_event: dict[str, int | None] = {}
         for i in range(cfg.workers):

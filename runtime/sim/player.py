@@ -1,9 +1,14 @@
 """Plays program traces: turns become LLM requests, replies become tool waits.
 
 A `ProgramPlayer` is the simulator's stand-in for the program runners of the Ray
-runtime: it keeps each running step's conversation as a `TokenChain` and extends it
+runtime: it keeps each running step's conversation as a `SessionChain` and extends it
 exactly as a client would (shared prefix, then each turn's input, then the engine's
-output), so the engine's prefix cache sees what it would see in production.
+output), so the engine's prefix cache sees what it would see in production. The Ray
+runtime replays traces through the same `SessionChain` and request ids
+(`runtime.replay`), so both drivers send identical requests.
+
+A reply to a turn without a tool ends its step (later turns of a trace are not played);
+steps that become ready together start in `ProgramSpec.ordered_steps()` order.
 
     start(program) ─▶ first turn of each ready step ─▶ LLMRequest
     on_done(RequestDone) ─▶ tool wait (duration from the trace) ─▶ after_tool ─▶ next turn
@@ -13,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kvcache.prefix import TokenChain, stable_hash
 from programs.workloads.spec import ProgramSpec, StepSpec
 from runtime.core.messages import LLMRequest, RequestDone
+from runtime.core.session_chain import SessionChain, request_id
 
 
 @dataclass(slots=True)
@@ -23,7 +28,7 @@ class StepRun:
     program: "ProgramRun"
     spec: StepSpec
     session_id: str
-    chain: TokenChain
+    chain: SessionChain
     turn: int = 0
     context_before: int = 0  # tokens in the conversation before the current turn's input
 
@@ -32,6 +37,7 @@ class StepRun:
 class ProgramRun:
     spec: ProgramSpec
     arrival: float
+    order: list[StepSpec] = field(default_factory=list)  # spec.ordered_steps()
     done_steps: set[str] = field(default_factory=set)
     started_steps: set[str] = field(default_factory=set)
     finished_at: float | None = None
@@ -56,13 +62,13 @@ class ProgramPlayer:
         self._steps: dict[str, StepRun] = {}  # session id -> running step
 
     def start(self, spec: ProgramSpec, now: float) -> tuple[ProgramRun, list[LLMRequest]]:
-        run = ProgramRun(spec, arrival=now)
+        run = ProgramRun(spec, arrival=now, order=spec.ordered_steps())
         return run, self._start_ready(run, now)
 
     def on_done(self, done: RequestDone, now: float) -> DoneOutcome:
         """The reply is in: wait for its tool, or end the step."""
         step = self._steps[done.session_id]
-        step.chain.extend_synthetic(done.output_synthetic_key, done.output_tokens)
+        step.chain.add_output(done)
         turn = step.spec.turns[step.turn]
         if turn.tool is not None:
             return DoneOutcome(step, turn.tool_duration, False, False, [])
@@ -89,15 +95,14 @@ class ProgramPlayer:
 
     def _start_ready(self, run: ProgramRun, now: float) -> list[LLMRequest]:
         out = []
-        for spec in run.spec.steps:
+        for spec in run.order:
             sid = spec.step_id
             if sid in run.started_steps or not all(d in run.done_steps for d in spec.deps):
                 continue
             run.started_steps.add(sid)
             session_id = f"{run.spec.program_id}/{sid}"
-            chain = TokenChain(self.block_size)
-            if spec.prefix_id and spec.prefix_tokens:
-                chain.extend_synthetic(stable_hash("prefix", spec.prefix_id), spec.prefix_tokens)
+            chain = SessionChain(session_id, self.block_size, spec.prefix_id,
+                                 spec.prefix_tokens)
             step = StepRun(run, spec, session_id, chain)
             self._steps[session_id] = step
             out.append(self._request(step, now))
@@ -106,14 +111,13 @@ class ProgramPlayer:
     def _request(self, step: StepRun, now: float) -> LLMRequest:
         turn = step.spec.turns[step.turn]
         step.context_before = step.chain.num_tokens
-        step.chain.extend_synthetic(stable_hash("in", step.session_id, step.turn),
-                                    turn.input_tokens)
+        prompt = step.chain.add_input(step.turn, turn.input_tokens)
         run = step.program
         last = step.turn + 1 == len(step.spec.turns) and len(run.done_steps) + 1 == len(
             run.spec.steps)
         return LLMRequest(
-            request_id=f"{step.session_id}#{step.turn}", program_id=run.spec.program_id,
-            session_id=step.session_id, model=self.model, prefix=step.chain.copy(),
+            request_id=request_id(step.session_id, step.turn), program_id=run.spec.program_id,
+            session_id=step.session_id, model=self.model, prefix=prompt,
             max_tokens=turn.output_tokens, arrival=now, program_arrival=run.arrival,
             tenant=run.spec.tenant, output_tokens_hint=turn.output_tokens, last_call=last)
 

@@ -89,3 +89,20 @@ def test_bad_arguments_name_the_problem():
     s.submit(make_request("a"), 0.0)
     with pytest.raises(ValueError, match="already submitted"):
         s.submit(make_request("a"), 0.0)
+
+
+def test_recording_logs_every_dispatch_in_order():
+    s = make_scheduler(record=True)
+    for i in range(3):
+        s.submit(make_request(f"p{i}#0", program=f"p{i}"), now=0.0)
+    s.take("w1", 0.0)
+    s.take("w0", 0.0)
+    assert s.dispatch_log == [("w1", "p1#0"), ("w0", "p0#0"), ("w0", "p2#0")]
+    assert s.dispatch_log[0].worker_id == "w1"
+
+
+def test_the_dispatch_log_stays_empty_unless_recording():
+    s = make_scheduler()
+    s.submit(make_request("p0#0"), now=0.0)
+    s.take("w0", 0.0)
+    assert s.dispatch_log == []

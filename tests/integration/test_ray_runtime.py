@@ -119,3 +119,20 @@ def test_invalid_programs_fail_before_anything_runs(runtime):
     with pytest.raises(ToolArgumentsError, match="b"):
         runtime.run(bad, [{"x": 1}, {"x": 2}])
     assert runtime._launched == launched  # nothing started
+
+
+def test_runs_can_be_named_and_started_at_given_offsets(runtime):
+    report = runtime.run(progs.fan_in, [{"topic": "a"}, {"topic": "b"}],
+                         program_ids=["second", "first"], arrivals=[1.0, 0.0])
+    first, second = sorted(report.results, key=lambda r: r.arrival)
+    assert (first.program_id, second.program_id) == ("first", "second")
+    assert second.arrival - first.arrival == pytest.approx(1.0, abs=0.2)
+
+
+def test_program_ids_must_be_unique_and_one_per_input(runtime):
+    launched = runtime._launched
+    with pytest.raises(ValueError, match="repeated: \\['x'\\]"):
+        runtime.run(progs.fan_in, [{"topic": "a"}, {"topic": "b"}], program_ids=["x", "x"])
+    with pytest.raises(ValueError, match="2 inputs"):
+        runtime.run(progs.fan_in, [{"topic": "a"}, {"topic": "b"}], program_ids=["x"])
+    assert runtime._launched == launched

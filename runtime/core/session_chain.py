@@ -1,0 +1,57 @@
+"""One session's conversation as a `TokenChain`, grown by the rules every driver shares.
+
+A counted conversation (a trace's turns, in token counts) is described by synthetic runs
+whose keys depend only on stable names, so the engine's prefix cache sees the same
+blocks whichever driver plays it:
+
+    [shared prefix      ][turn 0 input       ][turn 0 output][turn 1 input       ]...
+     stable_hash(         stable_hash(         the engine's    stable_hash(
+       "prefix", id)        "in", session, 0)  output key        "in", session, 1)
+
+The simulator's `ProgramPlayer` and the runtime's `ctx.chat_tokens` both grow their
+sessions through this class, and both name a session's calls with `request_id`, so
+the two drivers cannot drift apart.
+"""
+from __future__ import annotations
+
+from kvcache.prefix import TokenChain, stable_hash
+from runtime.core.messages import RequestDone
+
+
+def request_id(session_id: str, turn: int) -> str:
+    """The id of a session's call number `turn` (0 for its first call)."""
+    return f"{session_id}#{turn}"
+
+
+class SessionChain:
+    """The growing prompt of one session. Mutated only by `add_input` and `add_output`,
+    which must alternate (input, output, input, ...)."""
+
+    __slots__ = ("session_id", "chain")
+
+    def __init__(self, session_id: str, block_size: int, prefix_id: str | None = None,
+                 prefix_tokens: int = 0) -> None:
+        self.session_id = session_id
+        self.chain = TokenChain(block_size)
+        if prefix_id and prefix_tokens:
+            self.chain.extend_synthetic(stable_hash("prefix", prefix_id), prefix_tokens)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.chain.num_tokens
+
+    def add_input(self, turn: int, tokens: int) -> TokenChain:
+        """Append turn `turn`'s input; returns the prompt to send (a copy, which later
+        turns do not change)."""
+        if tokens < 0:
+            raise ValueError(f"input tokens must be >= 0, got {tokens}")
+        self.chain.extend_synthetic(stable_hash("in", self.session_id, turn), tokens)
+        return self.chain.copy()
+
+    def add_output(self, done: RequestDone) -> None:
+        """Append the reply the engine produced: its token ids when it produced text,
+        else its synthetic run."""
+        if done.output_token_ids is not None:
+            self.chain.extend_tokens(done.output_token_ids)
+        else:
+            self.chain.extend_synthetic(done.output_synthetic_key, done.output_tokens)

@@ -1,0 +1,80 @@
+"""Trace replay on the real runtime: a recorded trace becomes a runnable `@program`.
+
+`trace_program(spec)` builds a program whose steps are the trace's steps (step name =
+step id, so sessions are `{program_id}/{step_id}` as in the simulator; dependencies are
+handles). Each step replays its turns: a counted LLM call (`ctx.chat_tokens`) with the
+turn's input and output tokens, then a wait of the turn's tool duration when the turn
+calls a tool. A reply to a turn without a tool ends the step, and steps that become
+ready together start in `ProgramSpec.ordered_steps()` order: both as the simulator's
+`ProgramPlayer` plays the trace, so the two drivers send the same requests.
+
+    Runtime.replay(specs)          each program starts at its arrival offset
+      └─ trace_program(spec)       @program: one @step per trace step
+           └─ step body            chat_tokens(in, out) ─▶ sleep(tool_duration) ─▶ …
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from programs import ProgramDef, StepHandle, program, step
+from programs.step_def import Step
+from programs.workloads.spec import ProgramSpec, StepSpec
+from toolmgr.spec import TOOL_NAME_PATTERN
+
+
+@dataclass(slots=True)
+class _Progress:
+    """Steps of one program run finished so far (the simulator's `last_call` rule:
+    the last turn of the step that finishes the program)."""
+
+    total: int
+    done: int = 0
+
+
+def trace_program(spec: ProgramSpec, *, time_scale: float = 1.0) -> ProgramDef:
+    """A `@program` (no arguments) that replays `spec`. Tool waits last
+    `tool_duration * time_scale` wall seconds, matching engines that run at
+    `time_scale`. Its output maps each step id to the output tokens its calls produced.
+    Raises ValueError when a step id cannot name a step or the steps form a cycle."""
+    if time_scale <= 0:
+        raise ValueError(f"time_scale must be > 0, got {time_scale}")
+    order = spec.ordered_steps()
+    for s in order:
+        if not re.match(TOOL_NAME_PATTERN, s.step_id):
+            raise ValueError(f"program {spec.program_id!r}: step id {s.step_id!r} cannot "
+                             f"name a step (must match {TOOL_NAME_PATTERN}); rename it "
+                             "in the trace to replay it")
+
+    def replay() -> dict[str, StepHandle]:
+        # A fresh progress per build: each run counts its own finished steps.
+        progress = _Progress(total=len(order))
+        handles: dict[str, StepHandle] = {}
+        for s in order:
+            handles[s.step_id] = _replay_step(s, progress, time_scale)(
+                *(handles[d] for d in s.deps))
+        return handles
+
+    return program(replay, name=spec.agent, tenant=spec.tenant)
+
+
+def _replay_step(spec: StepSpec, progress: _Progress, time_scale: float) -> Step:
+    async def body(ctx: Any, *_upstream: Any) -> int:
+        produced = 0
+        for k, turn in enumerate(spec.turns):
+            first = k == 0
+            last = k + 1 == len(spec.turns) and progress.done + 1 == progress.total
+            reply = await ctx.chat_tokens(
+                turn.input_tokens, turn.output_tokens,
+                prefix_id=spec.prefix_id if first else None,
+                prefix_tokens=spec.prefix_tokens if first else 0, last_call=last)
+            produced += reply.usage.completion_tokens
+            if turn.tool is None:
+                break  # the reply called no tool: the step is over
+            await asyncio.sleep(turn.tool_duration * time_scale)
+        progress.done += 1
+        return produced
+
+    return step(body, name=spec.step_id)

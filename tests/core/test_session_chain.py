@@ -1,0 +1,45 @@
+from kvcache.prefix import TokenChain, stable_hash
+from runtime.core.messages import RequestDone
+from runtime.core.session_chain import SessionChain, request_id
+
+
+def done(output_tokens: int, *, key: int | None = None, ids: list[int] | None = None):
+    return RequestDone(request_id="r", session_id="s", program_id="p", worker_id="w0",
+                       finished_at=0.0, prompt_tokens=0, cached_tokens=0,
+                       prefilled_tokens=0, output_tokens=output_tokens,
+                       output_token_ids=ids, output_synthetic_key=key)
+
+
+def test_a_conversation_is_prefix_inputs_and_replies_in_turn():
+    chain = SessionChain("p/s", block_size=16, prefix_id="sys", prefix_tokens=32)
+    first = chain.add_input(0, 20)
+    chain.add_output(done(8, key=stable_hash("out", "p/s#0")))
+    second = chain.add_input(1, 12)
+    expected = TokenChain(16)
+    expected.extend_synthetic(stable_hash("prefix", "sys"), 32)
+    expected.extend_synthetic(stable_hash("in", "p/s", 0), 20)
+    assert first == expected
+    expected.extend_synthetic(stable_hash("out", "p/s#0"), 8)
+    expected.extend_synthetic(stable_hash("in", "p/s", 1), 12)
+    assert second == expected and second.num_tokens == 72
+    assert first.num_tokens == 52  # a sent prompt does not grow with the session
+
+
+def test_sessions_share_the_prefix_blocks_and_nothing_after():
+    a = SessionChain("p/a", 16, "sys", 32).add_input(0, 16)
+    b = SessionChain("p/b", 16, "sys", 32).add_input(0, 16)
+    assert a.hashes[:2] == b.hashes[:2] and a.hashes[2] != b.hashes[2]
+
+
+def test_replies_with_text_extend_by_their_token_ids():
+    chain = SessionChain("s", 4)
+    chain.add_input(0, 4)
+    chain.add_output(done(4, ids=[1, 2, 3, 4]))
+    expected = TokenChain(4)
+    expected.extend_synthetic(stable_hash("in", "s", 0), 4)
+    expected.extend_tokens([1, 2, 3, 4])
+    assert chain.chain == expected
+
+
+def test_request_ids_number_a_sessions_calls_from_zero():
+    assert request_id("p0/plan", 0) == "p0/plan#0"

@@ -1,0 +1,112 @@
+"""A trace replayed on the runtime's step contexts sends the very requests the
+simulator's player sends: same ids, same prompts block for block, same output caps and
+hints, same last-call flags. (No Ray: the replayed program runs against a fake
+scheduler.)"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from kvcache.prefix import stable_hash
+from programs.workloads import ProgramSpec, StepSpec, TurnSpec, generate
+from runtime.config import DEFAULT_PRICES
+from runtime.core.messages import LLMRequest, RequestDone
+from runtime.engines.tokenizer import SimpleTokenizer
+from runtime.execution import execute_program
+from runtime.replay import trace_program
+from runtime.sim.player import ProgramPlayer
+from toolmgr import ToolManager, ToolRegistry
+
+MODEL = "llama-3.1-8b"
+
+
+def reply(request: LLMRequest) -> RequestDone:
+    """What an engine answers to a counted call: the hinted length, a synthetic run."""
+    return RequestDone(
+        request_id=request.request_id, session_id=request.session_id,
+        program_id=request.program_id, worker_id="w0", finished_at=0.0,
+        prompt_tokens=request.prompt_tokens, cached_tokens=0,
+        prefilled_tokens=request.prompt_tokens, output_tokens=request.output_tokens_hint,
+        output_synthetic_key=stable_hash("out", request.request_id))
+
+
+class RecordingBackend:
+    def __init__(self) -> None:
+        self.requests: dict[str, LLMRequest] = {}
+
+    async def chat(self, request: LLMRequest) -> RequestDone:
+        self.requests[request.request_id] = request
+        await asyncio.sleep(0)
+        return reply(request)
+
+    async def abort(self, request_id: str) -> None: ...
+
+    async def release_session(self, session_id: str) -> None: ...
+
+
+def played(spec: ProgramSpec) -> dict[str, LLMRequest]:
+    """Every request the player makes for `spec`, answering each at once."""
+    player = ProgramPlayer(MODEL)
+    _, todo = player.start(spec, 0.0)
+    out: dict[str, LLMRequest] = {}
+    while todo:
+        request = todo.pop(0)
+        out[request.request_id] = request
+        outcome = player.on_done(reply(request), 0.0)
+        if outcome.tool_duration is not None:
+            outcome = player.after_tool(request.session_id, 0.0)
+        todo.extend(outcome.new_requests)
+    return out
+
+
+def replayed(spec: ProgramSpec) -> dict[str, LLMRequest]:
+    backend = RecordingBackend()
+    result = asyncio.run(execute_program(
+        trace_program(spec, time_scale=1e-3), (), {}, program_id=spec.program_id,
+        arrival=0.0, backend=backend, tools=ToolManager(ToolRegistry()),
+        tokenizer=SimpleTokenizer(), default_model=MODEL, served_models=(MODEL,),
+        block_size=16, prices=dict(DEFAULT_PRICES), clock=time.time))
+    assert result.status == "succeeded", result.error
+    return backend.requests
+
+
+def fan_out() -> ProgramSpec:
+    """plan, then two parallel steps, then a join; a tool-less turn ends a step early."""
+    turns = lambda *rows: [TurnSpec(*row) for row in rows]
+    return ProgramSpec("fan", [
+        StepSpec("join", turns((50, 10)), deps=("left", "right")),  # listed first
+        StepSpec("plan", turns((300, 20, "bash", 0.1), (40, 12)), prefix_id="sys",
+                 prefix_tokens=100),
+        StepSpec("left", turns((70, 9, "grep", 0.1), (30, 5), (99, 99)), deps=("plan",)),
+        StepSpec("right", turns((33, 17)), deps=("plan",), prefix_id="sys",
+                 prefix_tokens=100),
+    ])
+
+
+@pytest.mark.parametrize("spec", [fan_out(), *generate("swe", 3, seed=1),
+                                  *generate("dag", 2, seed=2)],
+                         ids=lambda s: s.program_id)
+def test_replay_sends_the_players_requests(spec):
+    theirs, ours = played(spec), replayed(spec)
+    assert sorted(ours) == sorted(theirs)
+    for request_id, sent in ours.items():
+        expected = theirs[request_id]
+        assert sent.prefix == expected.prefix, request_id
+        assert (sent.session_id, sent.max_tokens, sent.output_tokens_hint, sent.last_call) \
+            == (expected.session_id, expected.max_tokens, expected.output_tokens_hint,
+                expected.last_call), request_id
+
+
+def test_replay_keeps_the_trace_shape():
+    graph = trace_program(fan_out()).build()
+    assert [n.node_id for n in graph.nodes] == ["plan", "left", "right", "join"]
+    assert graph.deps("join") == ("left", "right")
+    assert graph.ready(done=set(), running=set()) == ["plan"]
+
+
+def test_step_ids_that_cannot_name_a_step_are_refused():
+    spec = ProgramSpec("p", [StepSpec("fix bug", [TurnSpec(10, 5)])])
+    with pytest.raises(ValueError, match="'fix bug' cannot name a step"):
+        trace_program(spec)
