@@ -15,6 +15,7 @@ engine's. Identical inputs and seeds give identical results.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from typing import Iterable
@@ -29,6 +30,7 @@ from runtime.engines.simulated import SimulatedEngine
 from runtime.sim.bounds import program_lower_bound
 from runtime.sim.config import SimConfig
 from runtime.sim.events import ARRIVE, SAMPLE, STEP_END, TOOL_DONE, EventQueue
+from runtime.sim.horizon import Horizons
 from runtime.sim.metrics import Recorder, SimResult
 from runtime.sim.player import DoneOutcome, ProgramPlayer
 
@@ -46,6 +48,9 @@ class Simulation:
                                    record=cfg.record_decisions)
         self.engines: dict[str, SimulatedEngine] = {}
         self._step_event: dict[str, int | None] = {}
+        # Per worker: (end of its pending step, whether that step finishes a call).
+        self._pending: dict[str, tuple[float, bool]] = {}
+        self.horizons = Horizons()
         for i in range(cfg.workers):
             self.add_worker(f"w{i}")
         self.player = ProgramPlayer(cfg.model, cfg.block_size)
@@ -59,8 +64,9 @@ class Simulation:
 
     # -- cluster -------------------------------------------------------------------
     def add_worker(self, worker_id: str) -> None:
-        self.engines[worker_id] = self.factory(worker_id)
+        self.engines[worker_id] = engine = self.factory(worker_id)
         self._step_event[worker_id] = None
+        self._min_iteration = engine.min_iteration_time  # same model on every worker
         self.scheduler.add_worker(worker_id)
 
     # -- running -------------------------------------------------------------------
@@ -74,6 +80,8 @@ class Simulation:
         while queue:
             self.now, kind, payload = queue.pop()
             self._events += 1
+            if kind == ARRIVE or kind == TOOL_DONE:
+                self.horizons.external_popped()
             handlers[kind](payload)
         for engine in self.engines.values():
             engine.check_integrity()
@@ -83,17 +91,17 @@ class Simulation:
         cfg, programs = self.cfg, self.programs
         if cfg.arrival == "trace":
             for p in programs:
-                self.queue.push(p.arrival, ARRIVE, p)
+                self._push_external(p.arrival, ARRIVE, p)
         elif cfg.arrival == "poisson":
             rng = np.random.default_rng(cfg.seed)
             times = np.cumsum(rng.exponential(1.0 / cfg.rate, size=len(programs)))
             for t, p in zip(times, programs):
-                self.queue.push(float(t), ARRIVE, p)
+                self._push_external(float(t), ARRIVE, p)
         else:
             first, rest = programs[:cfg.concurrency], programs[cfg.concurrency:]
             spacing = cfg.ramp_s / max(1, len(first))
             for i, p in enumerate(first):
-                self.queue.push(i * spacing, ARRIVE, p)
+                self._push_external(i * spacing, ARRIVE, p)
             self._waiting_programs.extend(rest)
 
     # -- event handlers ------------------------------------------------------------
@@ -106,6 +114,7 @@ class Simulation:
     def _on_step_end(self, payload) -> None:
         worker_id, result = payload
         self._step_event[worker_id] = None
+        self._pending.pop(worker_id, None)
         for event in result.events:
             self.scheduler.on_event(event, self.now)
             if isinstance(event, RequestDone):
@@ -137,12 +146,11 @@ class Simulation:
 
     def _follow(self, session_id: str, outcome: DoneOutcome) -> None:
         if outcome.tool_duration is not None:
-            self.queue.push(self.now + outcome.tool_duration, TOOL_DONE, session_id)
+            self._push_external(self.now + outcome.tool_duration, TOOL_DONE, session_id)
             return
         if outcome.step_finished:
             worker_id = self.scheduler.forget_session(session_id)
             if worker_id is not None and worker_id in self.engines:
-                self._interrupt(worker_id)
                 self.engines[worker_id].release(session_id, self.now)
         for request in outcome.new_requests:
             self._submit(request)
@@ -156,7 +164,7 @@ class Simulation:
                          finished=self.now,
                          lower_bound=program_lower_bound(run.spec, self.perf))
         if self._waiting_programs:
-            self.queue.push(self.now, ARRIVE, self._waiting_programs.popleft())
+            self._push_external(self.now, ARRIVE, self._waiting_programs.popleft())
 
     def _record_request(self, done: RequestDone, outcome: DoneOutcome) -> None:
         new_tokens = done.prompt_tokens - outcome.step.context_before
@@ -173,30 +181,47 @@ class Simulation:
         worker_id = self.scheduler.submit(request, self.now)
         self._pump(worker_id)
 
+    def _push_external(self, time: float, kind: int, payload) -> None:
+        """Arrivals and tool completions: the events that can submit work."""
+        self.queue.push(time, kind, payload)
+        self.horizons.external_pushed(time)
+
     def _pump(self, worker_id: str) -> None:
         requests = self.scheduler.take(worker_id, self.now)
         if not requests:
             return
-        self._interrupt(worker_id)
         engine = self.engines[worker_id]
         for request in requests:
             engine.submit(request, self.now)
-        self._start_step(worker_id)
+        if self._step_event[worker_id] is None:
+            self._start_step(worker_id)
+        else:
+            self._update_bound(worker_id)
 
     def _start_step(self, worker_id: str) -> None:
         engine = self.engines[worker_id]
         if self._step_event[worker_id] is not None or not engine.has_work():
+            self._update_bound(worker_id)
             return
-        horizon = self.queue.peek_time() if self.cfg.fuse_decode else None
-        result = engine.step(self.now) if horizon is None else engine.step(self.now, horizon)
-        if result.duration <= 0.0 and not result.events:
-            return  # nothing schedulable; a later submit or release wakes it
-        self._step_event[worker_id] = self.queue.push(
-            self.now + result.duration, STEP_END, (worker_id, result))
+        if self.cfg.fuse_decode:
+            result = engine.step(self.now, self.horizons.horizon(worker_id))
+        else:
+            result = engine.step(self.now)
+        if result.duration > 0.0 or result.events:
+            end = self.now + result.duration
+            finishes = any(isinstance(e, RequestDone) for e in result.events)
+            self._pending[worker_id] = (end, finishes)
+            self._step_event[worker_id] = self.queue.push(end, STEP_END, (worker_id, result))
+        # else nothing was schedulable; a later submit or release wakes the worker
+        self._update_bound(worker_id)
 
-    def _interrupt(self, worker_id: str) -> None:
-        """Before anything outside an engine touches it mid-step: nothing to do while
-        fused runs end at the next event (the horizon)."""
+    def _update_bound(self, worker_id: str) -> None:
+        """Refresh the lower bound on this worker's next RequestDone (see horizon.py)."""
+        end, finishes = self._pending.get(worker_id, (self.now, False))
+        if not finishes:
+            n = self.engines[worker_id].iterations_to_next_finish()
+            end = math.inf if n is None else end + n * self._min_iteration
+        self.horizons.set_bound(worker_id, end)
 
     def _result(self, wall: float) -> SimResult:
         busy = sum(e.stats().busy_time for e in self.engines.values())
