@@ -3,12 +3,14 @@ simulation, every cell on the same programs (same seed) so ratios compare like w
 like."""
 from __future__ import annotations
 
+import math
 import resource
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from programs.workloads import ProgramSpec, generate, load_trace
 from runtime.bench.policies import policy_set
+from runtime.engines.perf_model import PerfModel
 from runtime.sim.config import SimConfig
 from runtime.sim.driver import Simulation
 from runtime.sim.metrics import SimResult
@@ -34,16 +36,33 @@ class BenchSpec:
     programs: int = 200
     seed: int = 0
     trace: str | None = None
+    oversub_multiple: float = 2.0
+    """`oversub` workload: total context over cluster KV capacity."""
     concurrency_per_worker: int = 16
     """Closed loop: programs in flight per worker (the cell's concurrency scales with it)."""
     sim: dict[str, Any] = field(default_factory=dict)
     """Other SimConfig fields shared by every cell (model, gpu, tp, arrival, ...)."""
 
 
-def load_programs(workload: str, spec: BenchSpec) -> list[ProgramSpec]:
+def load_programs(workload: str, spec: BenchSpec, workers: int) -> list[ProgramSpec]:
+    """The cell's programs. `oversub` sizes itself: unique-prefix sessions whose
+    contexts add up to `oversub_multiple` x the cluster's KV capacity."""
     if workload == "trace":
         return load_trace(spec.trace)
+    if workload == "oversub":
+        capacity = workers * kv_capacity_tokens(spec)
+        context = 32_000
+        n = math.ceil(spec.oversub_multiple * capacity / context)
+        return generate(workload, n, spec.seed, context_tokens=context)
     return generate(workload, spec.programs, spec.seed)
+
+
+def kv_capacity_tokens(spec: BenchSpec) -> int:
+    """KV tokens one worker of this benchmark holds."""
+    defaults = SimConfig(**spec.sim)
+    if defaults.kv_blocks is not None:
+        return defaults.kv_blocks * defaults.block_size
+    return PerfModel(defaults.model, defaults.gpu, defaults.tp).kv_capacity_tokens()
 
 
 def run_bench(spec: BenchSpec, progress=None) -> list[Cell]:
@@ -51,19 +70,26 @@ def run_bench(spec: BenchSpec, progress=None) -> list[Cell]:
     workloads = ["trace"] if spec.trace else list(spec.workloads)
     cells = []
     for workload in workloads:
-        programs = load_programs(workload, spec)
         for workers in spec.workers:
+            programs = load_programs(workload, spec, workers)
             for policy in spec.policies:
                 config = SimConfig(**{"concurrency": spec.concurrency_per_worker * workers,
                                       **spec.sim, **policy_set(policy), "workers": workers,
-                                      "seed": spec.seed,
-                                      **({"arrival": "trace"} if workload == "trace" else {})})
+                                      "seed": spec.seed, **_workload_overrides(workload, programs)})
                 result = Simulation(programs, config).run()
                 cell = Cell(workload, policy, workers, result)
                 cells.append(cell)
                 if progress is not None:
                     progress(cell)
     return cells
+
+
+def _workload_overrides(workload: str, programs: list[ProgramSpec]) -> dict[str, Any]:
+    if workload == "trace":
+        return {"arrival": "trace"}
+    if workload == "oversub":  # every session at once: that is the point of it
+        return {"arrival": "closed", "concurrency": len(programs), "ramp_s": 0.0}
+    return {}
 
 
 def peak_memory_mb() -> float:

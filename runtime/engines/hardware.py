@@ -27,6 +27,7 @@ class GpuSpec:
     host_link_practical: float  # sustained host<->device copy rate
     nvlink: float  # per GPU, per direction
     network: float  # per GPU NIC, per direction, practical
+    host_memory: float = 0.0  # server DRAM per GPU (an 8-GPU server's total / 8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ GPUS: dict[str, GpuSpec] = {
             host_link_practical=25 * GB,  # CALIBRATION.md: "about 25 in practice"
             nvlink=300 * GB,  # NVLink 3: 600 GB/s total = 300 per direction
             network=25 * GB * 0.8,  # DGX A100: one 200 Gb/s HDR NIC per GPU, ~80% achieved
+            host_memory=2048 * GB / 8,  # DGX A100 80GB datasheet: 2 TB system memory
         ),
         GpuSpec(
             name="H100-SXM",
@@ -131,6 +133,7 @@ GPUS: dict[str, GpuSpec] = {
             host_link_practical=50 * GB,  # CALIBRATION.md: "about 50-55 in practice"
             nvlink=450 * GB,  # NVLink 4: 900 GB/s total = 450 per direction
             network=50 * GB * 0.8,  # DGX H100: one 400 Gb/s NDR NIC per GPU, ~80% achieved
+            host_memory=2048 * GB / 8,  # DGX H100 datasheet: 2 TB system memory
         ),
         GpuSpec(
             name="H200",
@@ -141,6 +144,7 @@ GPUS: dict[str, GpuSpec] = {
             host_link_practical=50 * GB,  # assumed as H100 (same host interface)
             nvlink=450 * GB,  # NVLink 4, as H100
             network=50 * GB * 0.8,  # HGX H200: 400 Gb/s NIC per GPU, as H100
+            host_memory=2048 * GB / 8,  # DGX H200 datasheet: 2 TB system memory
         ),
     )
 }

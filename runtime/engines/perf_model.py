@@ -168,6 +168,13 @@ class PerfModel:
             done += n
         return total
 
+    def host_kv_capacity_tokens(self, fraction: float = 0.5) -> int:
+        """Tokens of KV a host-memory tier holds when `fraction` of the server memory
+        behind this worker's GPUs is given to it (the rest runs the host)."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        return int(fraction * self.gpu.host_memory * self.tp / self.model.kv_bytes_per_token)
+
     def reload_time(self, tokens: int) -> float:
         """Copy `tokens` of KV from host memory; each GPU moves its shard over its own
         host link at the practical rate."""

@@ -117,3 +117,12 @@ def test_a_hard_max_is_the_infinite_knee_limit():
     soft = PerfModel("Llama-3.1-8B", "H100-SXM", efficiencies=Efficiencies(knee_p=8.0))
     assert hard.linear_time(1) == pytest.approx(soft.linear_time(1), rel=1e-6)
     assert hard.linear_time(300) <= soft.linear_time(300)
+
+
+def test_a_host_memory_tier_holds_several_times_the_gpu_cache():
+    perf = PerfModel("Llama-3.1-8B", "H100-SXM")
+    # half of 256 GB of server memory per GPU at 128 KiB per token
+    assert perf.host_kv_capacity_tokens(0.5) == int(128e9 / (128 * 1024))
+    assert perf.host_kv_capacity_tokens(0.5) > 2 * perf.kv_capacity_tokens()
+    with pytest.raises(ValueError, match="fraction"):
+        perf.host_kv_capacity_tokens(0)
