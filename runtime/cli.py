@@ -58,6 +58,8 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/bench", help="where result.json, table.md "
                         "and the plots go")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--check-integrity", action="store_true",
+                        help="verify every engine's KV accounting at the end of each cell")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -158,7 +160,8 @@ def _bench_spec(args: argparse.Namespace):
     for name in policies:
         policy_set(name)  # unknown names fail here, listing the valid ones
     workers = [int(w) for w in args.workers.split(",") if w]
-    sim: dict = {"model": args.model, "gpu": args.gpu, "tp": args.tp, "arrival": args.arrival}
+    sim: dict = {"model": args.model, "gpu": args.gpu, "tp": args.tp, "arrival": args.arrival,
+                 "check_integrity": args.check_integrity}
     if args.kv_blocks:
         sim["kv_blocks"] = args.kv_blocks
     if args.rate:

@@ -38,6 +38,9 @@ class SimConfig(BaseModel):
     record_decisions: bool = False
     """Keep the scheduler's dispatch log (`Simulation.scheduler.dispatch_log`): every
     (worker, request) decision in order, to compare runs and drivers."""
+    check_integrity: bool = True
+    """Verify every engine's KV accounting when the run ends (O(blocks) per worker; the
+    benchmark turns it off to time the simulation alone)."""
     fuse_decode: bool = True
     """Let engines run several decode iterations per event when nothing can interleave
     (identical results, far fewer events)."""
