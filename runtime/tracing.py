@@ -134,6 +134,14 @@ def _otlp_exporter() -> SpanExporter | None:
     return OTLPSpanExporter()
 
 
+def flush(timeout_s: float = 10.0) -> bool:
+    """Push buffered spans to every exporter (OTLP batches) now; call before a process
+    that holds spans is stopped."""
+    provider = trace.get_tracer_provider()
+    force = getattr(provider, "force_flush", None)
+    return bool(force(int(timeout_s * 1000))) if force is not None else True
+
+
 def tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 

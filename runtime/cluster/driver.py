@@ -108,6 +108,12 @@ class Runtime:
         self._trace_writer = tracing.JsonLinesWriter(trace_path)
 
     def stop(self) -> None:
+        if self._runners:
+            try:  # OTLP batches in the runners go out before the actors are killed
+                ray.get([r.flush_traces.remote() for r in self._runners], timeout=30)
+            except Exception as exc:  # a dead runner must not keep the rest running
+                warnings.warn(f"could not flush runner traces: {exc}")
+        tracing.flush()
         for actor in [*self._runners, *self._workers, self._scheduler]:
             if actor is not None:
                 ray.kill(actor)

@@ -68,3 +68,7 @@ class ProgramRunner:
 
     async def leftover_spans(self) -> list[dict[str, Any]]:
         return tracing.drain()
+
+    async def flush_traces(self) -> bool:
+        """Send spans still batched for OTLP before this actor is stopped."""
+        return tracing.flush()
