@@ -6,9 +6,14 @@ touches Ray.
     prefix      TokenChain (prompt identity as chained block hashes), stable_hash
     block_pool  BlockPool: ref counts, content hashes, free lists (mechanism)
     runs        Block, Run: cached blocks as paths, "in use" tracked per path
-    eviction    EvictionPolicy strategies picked by name (LRU, ...)
-    holds       HoldTable: named references that keep cached prefixes resident
-    manager     KVCacheManager: sequences and holds for one engine
+    eviction    EvictionPolicy strategies picked by name: "lru" here,
+                "workflow_aware" (eviction_workflow), "belady" (eviction_belady)
+    holds       HoldTable: named references that keep cached prefixes resident, capped
+    host_tier   HostTier: evicted blocks offloaded to host memory, reloaded later
+    manager     KVCacheManager: sequences, holds and the host tier for one engine
+    results     the manager's named results (PrefixMatch, Allocation, ...)
+    pins        PinSet: holds with deadlines, soft weights, a cap, per-program release
+    pressure    what to give up when KV is full (Continuum's rule, pins first)
     bench_pool  micro-benchmark of the manager on agent-shaped sessions (__main__)
 """
 from kvcache.block_pool import BlockPool, PoolCounters
@@ -20,29 +25,49 @@ from kvcache.eviction import (
     make_eviction_policy,
     register_eviction_policy,
 )
-from kvcache.holds import HoldTable
-from kvcache.manager import Allocation, KVCacheManager, KVStats, PrefixMatch
+from kvcache.eviction_belady import BeladyEviction, FutureAccess
+from kvcache.eviction_workflow import StepTransitions, WorkflowAwareEviction
+from kvcache.holds import HoldResult, HoldTable
+from kvcache.host_tier import HostTier, OffloadResult
+from kvcache.manager import KVCacheManager
+from kvcache.pins import PinResult, PinSet, Released
+from kvcache.pressure import PressureAction, RunningRequest, pressure_action
+from kvcache.results import Allocation, ChainOffload, KVStats, PrefixMatch
 from kvcache.prefix import TokenChain, stable_hash
 from kvcache.runs import Block, Run
 
 __all__ = [
     "Allocation",
+    "BeladyEviction",
     "Block",
     "BlockPool",
+    "ChainOffload",
     "EvictionPolicy",
+    "FutureAccess",
+    "HoldResult",
     "HoldTable",
+    "HostTier",
     "KVCacheFullError",
     "KVCacheManager",
     "KVIntegrityError",
     "KVStats",
     "LRUEviction",
     "NoFreeBlocksError",
+    "OffloadResult",
+    "PinResult",
+    "PinSet",
     "PoolCounters",
     "PrefixMatch",
+    "PressureAction",
+    "Released",
     "Run",
+    "RunningRequest",
+    "StepTransitions",
     "TokenChain",
+    "WorkflowAwareEviction",
     "eviction_policy_names",
     "make_eviction_policy",
+    "pressure_action",
     "register_eviction_policy",
     "stable_hash",
 ]

@@ -69,6 +69,7 @@ class BlockPool:
         self.eviction = eviction if eviction is not None else LRUEviction()
         if len(self.eviction):
             raise ValueError("the eviction policy must start empty")
+        self.eviction.bind(self)
         # Stack of empty block ids; reversed so that a fresh pool hands out 0, 1, 2...
         self._empty = list(range(num_blocks - 1, -1, -1))
         self._cached: dict[int, int] = {}  # content hash -> block id
@@ -78,6 +79,10 @@ class BlockPool:
         # Called with the content hash of each evicted block, after the pool is
         # consistent again; callbacks must not raise or call back into the pool.
         self.on_evict: list[Callable[[int], None]] = []
+        # Called once per allocate that evicted, before `on_evict`, with the evicted
+        # (content hash, parent hash) pairs in eviction order (a child before its
+        # parent): the host tier's intake (see `kvcache.host_tier`). Same rules.
+        self.offload_sink: Callable[[list[tuple[int, int | None]]], None] | None = None
 
     # -- sizes ---------------------------------------------------------------------
 
@@ -184,9 +189,8 @@ class BlockPool:
             blocks[bid].ref_count = 1
         self._num_used += n
         self.counters.allocations += n
-        for content_hash in evicted:
-            for callback in self.on_evict:
-                callback(content_hash)
+        if evicted:
+            self._report(evicted)
         return ids
 
     def acquire(self, block_ids: Sequence[int], now: float) -> None:
@@ -330,12 +334,12 @@ class BlockPool:
 
     # -- eviction ------------------------------------------------------------------
 
-    def _evict(self, n: int, victims: list[int]) -> list[int]:
+    def _evict(self, n: int, victims: list[int]) -> list[tuple[int, int | None]]:
         """Evict `n` free cached leaves in the policy's order, appending their ids to
-        `victims`; returns their content hashes."""
-        blocks, cached, policy = self.blocks, self._cached, self.eviction
+        `victims`; returns their (content hash, parent hash) pairs."""
+        blocks, policy = self.blocks, self.eviction
         chase = policy.exposed_parent_next
-        hashes: list[int] = []
+        evicted: list[tuple[int, int | None]] = []
         left = n
         victim = None
         while left:
@@ -344,30 +348,69 @@ class BlockPool:
                 if victim is None:
                     raise AssertionError("num_free > 0 but nothing evictable")
             b = blocks[victim]
-            h = b.hash
-            hashes.append(h)
-            del cached[h]
+            evicted.append((b.hash, b.parent_hash))
             victims.append(victim)
             left -= 1
-            parent_id = b.parent_id
-            detach_last(b)
-            b.hash = b.parent_hash = b.parent_id = None
+            parent = self._forget(b)
             victim = None
-            if parent_id is None:
-                continue
-            parent = blocks[parent_id]
-            parent.num_cached_children -= 1
-            if parent.num_cached_children or parent.pos < parent.run.used:
+            if parent is None:
                 continue
             # A free block left without a child went free no later than its child,
             # which was the oldest: it goes first in line.
             if chase and left:
-                victim = parent_id
+                victim = parent.block_id
             else:
-                policy.add(parent_id, freed_at(parent.run, parent.pos), oldest=True)
+                policy.add(parent.block_id, freed_at(parent.run, parent.pos), oldest=True)
         self._num_free_cached -= n
         self.counters.evictions += n
-        return hashes
+        return evicted
+
+    def _forget(self, b: Block) -> Block | None:
+        """Unregister evicted `b` (a free leaf, out of the policy). Returns its parent
+        if that is now a free leaf (not yet in the policy), else None."""
+        del self._cached[b.hash]
+        parent_id = b.parent_id
+        detach_last(b)
+        b.hash = b.parent_hash = b.parent_id = None
+        if parent_id is None:
+            return None
+        parent = self.blocks[parent_id]
+        parent.num_cached_children -= 1
+        if parent.num_cached_children or parent.pos < parent.run.used:
+            return None
+        return parent
+
+    def evict_tail(self, hashes: Sequence[int], now: float) -> list[tuple[int, int | None]]:
+        """Evict the free end of the cached chain `hashes` now, deepest block first,
+        up to the first block that is in use or has another cached child; the blocks
+        become empty. Returns the evicted (content hash, parent hash) pairs, in order,
+        and reports them to `on_evict` (not to `offload_sink`: the caller decides
+        where they go). O(log n + blocks evicted)."""
+        depth = self.cached_prefix_blocks(hashes)
+        if not depth:
+            return []
+        b: Block | None = self.blocks[self._cached[hashes[depth - 1]]]
+        if b.pos < b.run.used or b.num_cached_children:
+            return []  # in use, or a branch point: nothing of this chain is a leaf
+        self.eviction.remove(b.block_id)
+        evicted: list[tuple[int, int | None]] = []
+        while b is not None:
+            evicted.append((b.hash, b.parent_hash))
+            self._empty.append(b.block_id)
+            b = self._forget(b)
+        self._num_free_cached -= len(evicted)
+        self.counters.evictions += len(evicted)
+        for content_hash, _ in evicted:
+            for callback in self.on_evict:
+                callback(content_hash)
+        return evicted
+
+    def _report(self, evicted: list[tuple[int, int | None]]) -> None:
+        if self.offload_sink is not None:
+            self.offload_sink(evicted)
+        for content_hash, _ in evicted:
+            for callback in self.on_evict:
+                callback(content_hash)
 
     # -- integrity -----------------------------------------------------------------
 

@@ -8,13 +8,19 @@ blocks. Policies are picked by name from a registry::
 
     make_eviction_policy("lru")          # -> LRUEviction()
     make_eviction_policy("nope")         # ValueError listing the valid names
+
+Registered here: "lru". In `kvcache.eviction_workflow`: "workflow_aware"; in
+`kvcache.eviction_belady`: "belady" (both imported by the package, so always listed).
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from kvcache.block_pool import BlockPool
 
 
 class EvictionPolicy(ABC):
@@ -43,6 +49,11 @@ class EvictionPolicy(ABC):
     """
 
     exposed_parent_next: bool = False
+
+    def bind(self, pool: BlockPool) -> None:
+        """Called once by the pool that owns this policy, before any other call. A
+        policy that scores blocks by content may keep `pool` to READ a block's hash
+        (`pool.blocks[block_id].hash`) inside `add`; it must never mutate the pool."""
 
     @abstractmethod
     def add(self, block_id: int, now: float, oldest: bool = False) -> None:

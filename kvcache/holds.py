@@ -14,15 +14,39 @@ in use (see `kvcache.runs`): per run, the covered blocks are a leading stretch, 
 past the deepest hold tip or covered run hanging from it. So taking or dropping a hold
 costs O(runs whose coverage changes), however long the chain. Held blocks are in use,
 hence never evicted, so the runs they lie in keep their identity and positions.
+
+A cap bounds `num_held_blocks` (pinned memory): `hold_within` takes the whole cached
+prefix if the distinct held blocks stay within the cap, else the longest leading part
+that does ("trimmed"), else nothing ("refused"). What a hold would add is computed
+without taking it (`added_blocks`), so a refused or trimmed hold leaves no trace in
+the eviction order.
 """
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from kvcache.block_pool import BlockPool
 from kvcache.runs import Run
+
+
+HoldStatus = Literal["held", "trimmed", "refused", "nothing_cached"]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    """What a capped hold did.
+
+    status: "held" (the whole cached prefix), "trimmed" (a shorter leading part, to
+    stay within the cap), "refused" (not even one block fits, or trimming was not
+    allowed), "nothing_cached". After "refused" and "nothing_cached" the holder has no
+    hold (its previous one is gone too)."""
+
+    status: HoldStatus
+    blocks: int  # blocks the hold references now (0: no hold)
+    requested: int  # cached blocks of the prefix: what an uncapped hold would take
 
 
 @dataclass(slots=True)
@@ -59,6 +83,52 @@ class HoldTable:
             self._cover_remove(old.tip)
             pool.release((old.tip,), now)
         return depth
+
+    def hold_within(
+        self, holder_id: str, hashes: Sequence[int], now: float, cap: int, trim: bool = True
+    ) -> HoldResult:
+        """`hold`, keeping `num_held_blocks <= cap`: the whole cached prefix if it fits,
+        else (with `trim`) its longest leading part that fits. The holder's previous
+        hold is dropped first, so it does not count against the new one.
+        O(log n x runs on the chain)."""
+        self.unhold(holder_id, now)
+        depth = self._pool.cached_prefix_blocks(hashes)
+        if not depth:
+            return HoldResult("nothing_cached", 0, 0)
+        room = cap - self._num_covered
+        if self.added_blocks(hashes, depth) <= room:
+            return HoldResult("held", self.hold(holder_id, hashes, now), depth)
+        if not trim:
+            return HoldResult("refused", 0, depth)
+        lo, hi = 0, depth - 1  # the largest fitting depth, by bisection (monotone)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.added_blocks(hashes, mid) <= room:
+                lo = mid
+            else:
+                hi = mid - 1
+        if not lo:
+            return HoldResult("refused", 0, depth)
+        self.hold(holder_id, hashes[:lo], now)
+        return HoldResult("trimmed", lo, depth)
+
+    def added_blocks(self, hashes: Sequence[int], depth: int) -> int:
+        """How many of the first `depth` blocks of the chain (all cached) no hold
+        covers yet: what holding them would add to `num_held_blocks`. Read-only,
+        O(runs on the chain): coverage is a leading stretch per run, closed under
+        ancestors, so the walk up stops at the first run covered past the chain."""
+        if not depth:
+            return 0
+        b = self._pool.blocks[self._pool.block_of(hashes[depth - 1])]
+        run, pos, added = b.run, b.pos, 0
+        while True:
+            covered = self._depth.get(run, 0)
+            if covered > pos:
+                return added
+            added += pos + 1 - covered
+            if run.parent is None:
+                return added
+            pos, run = run.at, run.parent
 
     def unhold(self, holder_id: str, now: float) -> int:
         """Drop the holder's hold; returns the number of blocks it held (0 if none)."""

@@ -6,6 +6,13 @@ the content (the prompt, then generated tokens) it commits the sequence's chain,
 registers full blocks so that later prompts can reuse them. A hold keeps a chain's
 cached prefix resident while nobody runs on it (see `kvcache.holds`).
 
+With a host tier (`host_blocks > 0`; off by default), blocks the pool evicts are
+offloaded to host memory instead of dropped (see `kvcache.host_tier`), `match`
+reports the host-cached blocks after the GPU-cached ones, and `allocate` reloads
+them: they count as reloaded, not recomputed, and the caller charges the reload time
+(`PerfModel.reload_time(alloc.reloaded_tokens)`). `offload` moves a chain's free end
+to host memory now; `reload` brings a chain's host blocks back as free cached blocks.
+
 Costs: `match`, `blocks_needed`, `can_allocate` are O(log n). `allocate`, `append`,
 `commit`, `free`, `hold` and `unhold` are O(log n + blocks allocated or committed +
 runs changing between in use and free), where a run is a stretch of a chain between
@@ -17,45 +24,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from kvcache.block_pool import BlockPool
 from kvcache.errors import KVCacheFullError, KVIntegrityError
-from kvcache.eviction import make_eviction_policy
-from kvcache.holds import HoldTable
+from kvcache.eviction import EvictionPolicy, make_eviction_policy
+from kvcache.holds import HoldResult, HoldTable
+from kvcache.host_tier import HostTier
 from kvcache.prefix import TokenChain
+from kvcache.results import Allocation, ChainOffload, KVStats, PrefixMatch
 from kvcache.sequence import SeqBlocks
 
-
-@dataclass(frozen=True, slots=True)
-class PrefixMatch:
-    """Cached part of a prompt: `blocks` leading blocks, worth `tokens` prompt tokens
-    (capped so that at least one prompt token is always computed)."""
-
-    blocks: int
-    tokens: int
-
-
-@dataclass(frozen=True, slots=True)
-class Allocation:
-    """Result of admitting a prompt: tokens served from cache, fresh blocks taken."""
-
-    cached_tokens: int
-    blocks_allocated: int
-
-
-@dataclass(frozen=True, slots=True)
-class KVStats:
-    hit_tokens: int
-    miss_tokens: int
-    allocated_blocks: int
-    evicted_blocks: int
-    deduped_blocks: int
-
-    @property
-    def hit_rate(self) -> float:
-        total = self.hit_tokens + self.miss_tokens
-        return self.hit_tokens / total if total else 0.0
+__all__ = ["Allocation", "ChainOffload", "KVCacheManager", "KVStats", "PrefixMatch"]
 
 
 class KVCacheManager:
@@ -66,13 +45,22 @@ class KVCacheManager:
     (ValueError otherwise).
     """
 
-    def __init__(self, num_blocks: int, block_size: int = 16, eviction: str = "lru") -> None:
-        self._pool = BlockPool(num_blocks, block_size, make_eviction_policy(eviction))
+    def __init__(
+        self, num_blocks: int, block_size: int = 16, eviction: str | EvictionPolicy = "lru",
+        host_blocks: int = 0,
+    ) -> None:
+        policy = make_eviction_policy(eviction) if isinstance(eviction, str) else eviction
+        self._pool = BlockPool(num_blocks, block_size, policy)
         self.block_size = block_size
         self._seqs: dict[str, SeqBlocks] = {}
         self._holds = HoldTable(self._pool)
         self._hit_tokens = 0
         self._miss_tokens = 0
+        self._reloaded_tokens = 0
+        self.host: HostTier | None = None
+        if host_blocks:
+            self.host = HostTier(host_blocks)
+            self._pool.offload_sink = self.host.offload
 
     # -- sizes and stats -------------------------------------------------------------
 
@@ -105,15 +93,23 @@ class KVCacheManager:
     @property
     def stats(self) -> KVStats:
         c = self._pool.counters
-        return KVStats(self._hit_tokens, self._miss_tokens, c.allocations, c.evictions, c.dedups)
+        stored = self.host.stored_total if self.host is not None else 0
+        return KVStats(self._hit_tokens, self._miss_tokens, c.allocations, c.evictions,
+                       c.dedups, self._reloaded_tokens, stored)
 
     # -- prompts (read-only) -----------------------------------------------------------
 
     def match(self, prefix: TokenChain) -> PrefixMatch:
-        """The cached leading part of `prefix`. O(log n)."""
+        """The cached leading part of `prefix`, on the GPU then in the host tier.
+        O(log n)."""
         self._check_block_size(prefix)
         blocks = self._pool.cached_prefix_blocks(prefix.hashes)
-        return PrefixMatch(blocks, self._cached_tokens(prefix, blocks))
+        tokens = self._cached_tokens(prefix, blocks)
+        if self.host is None:
+            return PrefixMatch(blocks, tokens)
+        host = self.host.stretch(prefix.hashes, blocks)
+        return PrefixMatch(blocks, tokens, host,
+                           self._cached_tokens(prefix, blocks + host) - tokens)
 
     def blocks_needed(self, prefix: TokenChain, extra_tokens: int = 0) -> int:
         """Blocks that admitting `prefix` (plus `extra_tokens`) would take out of the
@@ -130,10 +126,13 @@ class KVCacheManager:
     # -- sequences -----------------------------------------------------------------
 
     def allocate(self, seq_id: str, prefix: TokenChain, now: float) -> Allocation:
-        """Admit `prefix` as sequence `seq_id`: share its cached blocks, allocate the rest.
+        """Admit `prefix` as sequence `seq_id`: share its cached blocks, reload its
+        host-cached blocks (with a host tier), allocate the rest.
 
-        Raises ValueError if `seq_id` exists, KVCacheFullError (nothing changed) if the
-        pool cannot supply the blocks.
+        Reloading takes the same fresh blocks recomputing would, so `blocks_needed`
+        and `can_allocate` do not depend on the host tier. Raises ValueError if
+        `seq_id` exists, KVCacheFullError (nothing changed) if the pool cannot supply
+        the blocks.
         """
         if seq_id in self._seqs:
             raise ValueError(f"sequence {seq_id!r} already allocated; free it first")
@@ -149,12 +148,22 @@ class KVCacheManager:
             last_hash = hashes[cached - 1]
             tip = pool.block_of(last_hash)
             pool.acquire((tip,), now)
+        host = self.host.stretch(hashes, cached) if self.host is not None else 0
+        if host:
+            self.host.take(hashes[cached : cached + host])  # before evictions push them out
         tail = pool.allocate(fresh, now)
-        self._seqs[seq_id] = SeqBlocks(prefix.num_tokens, cached, tip, last_hash, tail)
+        committed = cached
+        if host:
+            ids = pool.commit_chain(tip, tail[:host], hashes, cached, now)
+            del tail[:host]
+            committed, tip, last_hash = cached + host, ids[-1], hashes[cached + host - 1]
+        self._seqs[seq_id] = SeqBlocks(prefix.num_tokens, committed, tip, last_hash, tail)
         cached_tokens = self._cached_tokens(prefix, cached)
+        reloaded = self._cached_tokens(prefix, committed) - cached_tokens
         self._hit_tokens += cached_tokens
-        self._miss_tokens += prefix.num_tokens - cached_tokens
-        return Allocation(cached_tokens, fresh)
+        self._reloaded_tokens += reloaded
+        self._miss_tokens += prefix.num_tokens - cached_tokens - reloaded
+        return Allocation(cached_tokens, fresh, reloaded)
 
     def can_append(self, seq_id: str, num_tokens: int) -> bool:
         return self._append_blocks(self._seq(seq_id), num_tokens) <= self._pool.num_free
@@ -199,6 +208,8 @@ class KVCacheManager:
         ids = self._pool.commit_chain(seq.tip, tail[: end - start], hashes, start, now)
         del tail[: end - start]
         seq.committed, seq.tip, seq.last_hash = end, ids[-1], hashes[-1]
+        if self.host is not None:
+            self.host.discard(hashes[start:end])  # the GPU caches them again
 
     def free(self, seq_id: str, now: float) -> None:
         """Release the sequence's blocks; committed ones stay cached until evicted."""
@@ -208,6 +219,42 @@ class KVCacheManager:
         if seq.tip is not None:
             self._pool.release((seq.tip,), now)
         self._pool.release(seq.tail, now)
+
+    # -- host tier -------------------------------------------------------------------
+
+    def offload(self, prefix: TokenChain, now: float) -> ChainOffload:
+        """Evict the free end of `prefix`'s cached chain now (deepest first, up to a
+        block in use or shared with another chain) and store it in the host tier, or
+        drop it without one. What a swap-out does to a paused session."""
+        self._check_block_size(prefix)
+        evicted = self._pool.evict_tail(prefix.hashes, now)
+        if self.host is None or not evicted:
+            return ChainOffload(len(evicted), 0)
+        result = self.host.offload(evicted)
+        return ChainOffload(len(evicted), result.stored, result.pushed_out)
+
+    def reload(self, prefix: TokenChain, now: float, max_blocks: int | None = None) -> int:
+        """Bring the host-cached blocks of `prefix` (at most `max_blocks`, and no more
+        than the pool can supply) back onto the GPU as free cached blocks, ahead of
+        the next turn (a prefetch); returns how many. The caller charges the reload
+        time. Allocating them may evict (and offload) other free blocks."""
+        self._check_block_size(prefix)
+        if self.host is None:
+            return 0
+        pool, hashes = self._pool, prefix.hashes
+        cached = pool.cached_prefix_blocks(hashes)
+        n = self.host.stretch(hashes, cached)
+        tip = pool.block_of(hashes[cached - 1]) if cached else None
+        spare = pool.num_free - (pool.free_blocks_in_prefix(hashes, cached) if cached else 0)
+        n = min(n, spare, n if max_blocks is None else max_blocks)
+        if n <= 0:
+            return 0
+        if tip is not None:
+            pool.acquire((tip,), now)  # keep the GPU prefix while allocating
+        self.host.take(hashes[cached : cached + n])
+        ids = pool.commit_chain(tip, pool.allocate(n, now), hashes, cached, now)
+        pool.release((ids[-1],), now)
+        return n
 
     def has_seq(self, seq_id: str) -> bool:
         return seq_id in self._seqs
@@ -226,6 +273,15 @@ class KVCacheManager:
         self._check_block_size(prefix)
         return self._holds.hold(holder_id, prefix.hashes, now)
 
+    def hold_within(
+        self, holder_id: str, prefix: TokenChain, now: float, cap_blocks: int, trim: bool = True
+    ) -> HoldResult:
+        """`hold`, keeping the distinct held blocks (`num_held_blocks`) within
+        `cap_blocks`: trimmed to the longest leading part that fits, or refused (see
+        `HoldResult`). The holder's previous hold is dropped first."""
+        self._check_block_size(prefix)
+        return self._holds.hold_within(holder_id, prefix.hashes, now, cap_blocks, trim)
+
     def unhold(self, holder_id: str, now: float) -> int:
         """Drop `holder_id`'s hold; returns the number of blocks released."""
         return self._holds.unhold(holder_id, now)
@@ -241,10 +297,13 @@ class KVCacheManager:
     # -- integrity ---------------------------------------------------------------------
 
     def check_integrity(self) -> None:
-        """Raise KVIntegrityError unless the pool is consistent and every block's ref
-        count equals the references from sequences (tip and tail) and holds (tip)."""
+        """Raise KVIntegrityError unless the pool is consistent, every block's ref
+        count equals the references from sequences (tip and tail) and holds (tip),
+        and the host tier is exclusive of the GPU and prefix-closed across both."""
         self._pool.check_integrity()
         violations = self._holds.violations()
+        if self.host is not None:
+            violations += self.host.violations(lambda h: self._pool.block_of(h) is not None)
         refs: Counter[int] = Counter(self._holds.tips())
         for seq_id, seq in self._seqs.items():
             refs.update(seq.tail)

@@ -1,0 +1,224 @@
+"""Workflow-aware eviction (SAGA, reconstructed): keep what the workflow will reuse soon.
+
+Each evictable block belongs to the session whose chain holds its content hash (or to
+several: then it is a SHARED prefix). The driver reports what sessions do; a block's
+score is its session's
+
+    score = p_reuse / E[time to next use] x rebuild cost per block
+
+and the lowest score goes first (ties: least recently freed, then added first):
+
+    session state            p_reuse                         E[next use]
+    paused on tool T         transitions P(turn | agent, T)  durations.mean(T)
+    resumed (next request)   1                               min_gap_s
+    finished / unknown       0 (evicted first, LRU)          -
+    shared prefix            score inf (kept longest; LRU among shared blocks)
+
+Only leaves are evictable (the pool's rule), so within a session the deepest blocks go
+first and prefixes shared with other chains last. Scores are computed when a block
+becomes evictable and when its session's state is reported; they do not decay between
+reports. The driver feeds it through `session_paused`, `session_resumed`,
+`session_finished` (and `transitions.record`); without reports it is LRU.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from kvcache.eviction import EvictionPolicy, register_eviction_policy
+from kvcache.keyed_heap import KeyedHeap
+
+if TYPE_CHECKING:
+    from kvcache.block_pool import BlockPool
+
+SHARED = "\x00shared"  # owner of a hash that several sessions' chains hold
+
+
+class DurationEstimates(Protocol):
+    """What the policy reads of a tool-duration model (toolmgr's DurationModel fits)."""
+
+    def mean(self, tool: str) -> float: ...
+
+
+class StepTransitions:
+    """What follows what, per agent type: counts of (agent, src) -> dst.
+
+    `probability` is (count(dst) + prior) / (total + 1): `prior` with no data, the
+    observed frequency as data accumulates."""
+
+    def __init__(self, prior: float = 0.9) -> None:
+        if not 0.0 <= prior <= 1.0:
+            raise ValueError(f"prior must be in [0, 1], got {prior}")
+        self.prior = prior
+        self._counts: dict[tuple[str, str], dict[str, int]] = {}
+
+    def record(self, agent: str, src: str, dst: str) -> None:
+        counts = self._counts.setdefault((agent, src), {})
+        counts[dst] = counts.get(dst, 0) + 1
+
+    def probability(self, agent: str, src: str, dst: str) -> float:
+        counts = self._counts.get((agent, src))
+        if not counts:
+            return self.prior
+        return (counts.get(dst, 0) + self.prior) / (sum(counts.values()) + 1)
+
+
+@dataclass(slots=True)
+class _Session:
+    score: float = 0.0
+    owned: list[int] = field(default_factory=list)  # hashes registered first by it
+    registered: int = 0  # leading hashes of its chain registered
+    last_hash: int | None = None
+    blocks: set[int] = field(default_factory=set)  # its evictable blocks
+
+
+@register_eviction_policy("workflow_aware")
+class WorkflowAwareEviction(EvictionPolicy):
+    """See the module doc. add/remove/touch/pop are O(log n); a session report is
+    O(new hashes + its evictable blocks x log n)."""
+
+    def __init__(
+        self, durations: DurationEstimates | None = None,
+        transitions: StepTransitions | None = None, min_gap_s: float = 1e-3,
+        default_gap_s: float = 1.0,
+    ) -> None:
+        self.durations = durations
+        self.transitions = transitions if transitions is not None else StepTransitions()
+        self.min_gap_s = min_gap_s
+        self.default_gap_s = default_gap_s
+        self._pool: BlockPool | None = None
+        self._heap = KeyedHeap()
+        self._owner: dict[int, str] = {}  # content hash -> session id or SHARED
+        self._sessions: dict[str, _Session] = {}
+        self._hash: dict[int, int] = {}  # evictable block -> its content hash
+        self._block: dict[int, int] = {}  # content hash -> evictable block
+        self._freed: dict[int, float] = {}  # evictable block -> when it went free
+        self._member: dict[int, str] = {}  # evictable block -> session whose set has it
+
+    # -- the pool's side -----------------------------------------------------------
+
+    def bind(self, pool: BlockPool) -> None:
+        self._pool = pool
+
+    def add(self, block_id: int, now: float, oldest: bool = False) -> None:
+        """Score the block by the session owning its hash (unbound, in tests: the
+        block id stands for its hash). `oldest` needs nothing: `now` is its free time."""
+        if block_id in self._heap:
+            raise KeyError(f"block {block_id} is already evictable")
+        h = self._pool.blocks[block_id].hash if self._pool is not None else block_id
+        self._hash[block_id], self._block[h], self._freed[block_id] = h, block_id, now
+        self._rekey(block_id)
+
+    def remove(self, block_id: int) -> None:
+        if not self._heap.discard(block_id):
+            raise KeyError(f"block {block_id} is not evictable")
+        self._forget(block_id)
+
+    def touch(self, block_id: int, now: float) -> None:
+        self._freed[block_id] = now
+        self._rekey(block_id)
+
+    def pop_victim(self) -> int | None:
+        block_id = self._heap.pop()
+        if block_id is not None:
+            self._forget(block_id)
+        return block_id
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def __contains__(self, block_id: object) -> bool:
+        return block_id in self._heap
+
+    # -- the workflow's side -------------------------------------------------------
+
+    def session_paused(
+        self, session_id: str, hashes: Sequence[int], now: float, *, tool: str,
+        agent: str = "", rebuild_cost_s: float | None = None,
+    ) -> None:
+        """`session_id` (chain `hashes`, extending what it reported before) waits on
+        `tool`; rebuilding its whole context would take `rebuild_cost_s` (recompute or
+        host reload, whichever the engine would do; None: 1 s per block)."""
+        s = self._register(session_id, hashes)
+        p = self.transitions.probability(agent, tool, "turn")
+        gap = self.durations.mean(tool) if self.durations is not None else self.default_gap_s
+        per_block = (rebuild_cost_s / max(1, len(hashes))) if rebuild_cost_s is not None else 1.0
+        self._set_score(s, p * per_block / max(gap, self.min_gap_s))
+
+    def session_resumed(self, session_id: str, hashes: Sequence[int], now: float) -> None:
+        """The session's next request arrived: its blocks are needed next."""
+        s = self._register(session_id, hashes)
+        self._set_score(s, max(s.score, 1.0 / self.min_gap_s))
+
+    def session_finished(self, session_id: str) -> None:
+        """The session will not run again: its blocks score 0 (shared ones stay)."""
+        s = self._sessions.pop(session_id, None)
+        if s is None:
+            return
+        for h in s.owned:
+            if self._owner.get(h) == session_id:
+                del self._owner[h]
+        for block_id in sorted(s.blocks):
+            self._rekey(block_id)
+
+    def score(self, block_id: int) -> float:
+        """The current score of an evictable block (KeyError if it is not one)."""
+        key = self._heap.key(block_id)
+        if key is None:
+            raise KeyError(f"block {block_id} is not evictable")
+        return key[0]
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _register(self, session_id: str, hashes: Sequence[int]) -> _Session:
+        s = self._sessions.get(session_id)
+        if s is None:
+            s = self._sessions[session_id] = _Session()
+        start = s.registered
+        if start and (len(hashes) < start or hashes[start - 1] != s.last_hash):
+            start = 0  # not an extension: register the whole chain again
+        for h in hashes[start:]:
+            owner = self._owner.get(h)
+            if owner is None:
+                self._owner[h] = session_id
+                s.owned.append(h)
+            elif owner != session_id and owner != SHARED:
+                self._owner[h] = SHARED
+            else:
+                continue
+            block_id = self._block.get(h)
+            if block_id is not None:
+                self._rekey(block_id)
+        s.registered, s.last_hash = len(hashes), hashes[-1] if hashes else None
+        return s
+
+    def _set_score(self, s: _Session, score: float) -> None:
+        s.score = score
+        for block_id in sorted(s.blocks):
+            self._rekey(block_id)
+
+    def _rekey(self, block_id: int) -> None:
+        self._unlink(block_id)
+        owner = self._owner.get(self._hash[block_id])
+        if owner == SHARED:
+            score = math.inf
+        elif owner is not None:
+            self._sessions[owner].blocks.add(block_id)
+            self._member[block_id] = owner
+            score = self._sessions[owner].score
+        else:
+            score = 0.0
+        self._heap.push(block_id, score, self._freed[block_id])
+
+    def _unlink(self, block_id: int) -> None:
+        """Take the block out of the session set it is in, if any."""
+        member = self._member.pop(block_id, None)
+        s = self._sessions.get(member) if member is not None else None
+        if s is not None:
+            s.blocks.discard(block_id)
+
+    def _forget(self, block_id: int) -> None:
+        self._unlink(block_id)
+        del self._block[self._hash.pop(block_id)], self._freed[block_id]

@@ -1,0 +1,66 @@
+"""agentrt's default TTL policy: a soft pin that fades along the tool's own survival curve.
+
+    last step                      -> drop (nobody comes back)
+    predicted end >= max_pin_s     -> offload if reload beats recompute, else drop
+    otherwise                      -> soft pin:
+        weight 1 until the predicted end (the tool's `full_quantile`, median by default),
+        then S(t) = P(tool still running after t), and 0 (expiry) once S < min_weight
+        (the tool's 1 - min_weight quantile), capped at max_pin_s;
+        value = rebuild seconds per context token (what keeping a token saves)
+
+Under memory pressure the engine releases the pin worth least (weight x value,
+`pressure_rule` "pins_first") before preempting anything, and pinned memory stays
+within `pin_cap_fraction` of the KV. A released or expired pin's blocks stay cached;
+with a host tier they are offloaded, not dropped, when evicted. Unseen tools without a
+prior (no duration estimate at all) get a `cold_pin_s` hard-weighted pin.
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+
+from runtime.core.retention.decision import PinDecision, PinRequest, SurvivalWeight
+from runtime.core.retention.ttl import TTLPolicy, register_ttl_policy
+from toolmgr.durations import DurationModel
+
+
+@register_ttl_policy("agentrt")
+class AgentRTTTL(TTLPolicy):
+    """See the module doc."""
+
+    pressure_rule = "pins_first"
+
+    def __init__(
+        self, cap_fraction: float = 0.5, full_quantile: float = 0.5, min_weight: float = 0.05,
+        max_pin_s: float = 300.0, cold_pin_s: float = 2.0,
+    ) -> None:
+        if not 0.0 < cap_fraction <= 1.0 or not 0.0 < min_weight < 1.0:
+            raise ValueError(f"need 0 < cap_fraction <= 1 and 0 < min_weight < 1, got "
+                             f"{cap_fraction}, {min_weight}")
+        self.pin_cap_fraction = cap_fraction
+        self.full_quantile = full_quantile
+        self.min_weight = min_weight
+        self.max_pin_s = max_pin_s
+        self.cold_pin_s = cold_pin_s
+
+    def decide(self, request: PinRequest, durations: DurationModel) -> PinDecision:
+        now, tool, engine = request.now, request.tool, request.engine
+        if request.program.last_step:
+            return PinDecision.drop(now, "last step: nobody comes back")
+        if durations.source(tool) == "none":
+            full = fade = self.cold_pin_s
+        else:
+            full = durations.quantile(tool, self.full_quantile)
+            fade = durations.quantile(tool, 1.0 - self.min_weight)
+        if full >= self.max_pin_s:
+            if engine.reload_beats_recompute:
+                return PinDecision.offload(now, f"predicted end {full:.3g} s: reload beats "
+                                                f"recompute")
+            return PinDecision.drop(now, f"predicted end {full:.3g} s >= {self.max_pin_s:g} s")
+        until = now + min(max(fade, full), self.max_pin_s)
+        weight = SurvivalWeight(now, now + full, until, partial(durations.survival, tool))
+        value = engine.rebuild_s / max(1, request.context_tokens)
+        if not math.isfinite(value):
+            value = 0.0
+        return PinDecision.soft(until, weight, value,
+                                f"soft pin: full {full:.3g} s, fades until {until - now:.3g} s")
