@@ -1,13 +1,19 @@
 """The program-level scheduler: pure, synchronous, clock-injected.
 
-It owns one wait queue per worker (ordered by the queue policy), a router, and the
-bookkeeping of which calls are queued or in flight where. Drivers (the Ray scheduler
-actor, the discrete-event simulator) call it in the same pattern:
+It owns one wait queue per worker (ordered by one shared queue policy), a router, and
+the bookkeeping of which calls are queued or in flight where. Drivers (the Ray
+scheduler actor, the discrete-event simulator) call it in the same pattern:
 
-    submit(req, now)          a runner's LLM call arrives: route it, queue it
-    take(worker, now)         the worker can accept work: which requests to send it
-    on_stats(worker, stats)   after every engine step
-    on_event(event, now)      RequestDone / Preempted / ... from an engine
+    submit(req, now)            a runner's LLM call arrives: route it, queue it
+    submit_forks(reqs, now)     parallel samples of one step: one worker, sent together
+    take(worker, now)           the worker can accept work: which requests to send it
+    on_stats(worker, stats)     after every engine step
+    on_event(event, now)        RequestDone / Evicted / ... from an engine
+    preempt(worker, now)        at a worker's step end, before `take`: calls the policy
+                                recalls (plas, atlas, fair_share); abort them there
+    thieves(), take_moves()     with stealing on: idle workers to `take` for, and the
+                                sessions that left a worker (release them there)
+    program_finished(pid, now)  the program is over (also inferred from `last_call`)
 
 With `record=True` every dispatch is appended to `dispatch_log` as a
 `Dispatch(worker_id, request_id)`, in dispatch order: the decisions themselves, which
@@ -15,23 +21,23 @@ tests compare across drivers and runs.
 
 `take` sends a worker at most `dispatch_window` calls beyond what it is running, so
 that the order of everything else is still decided here, program-wide, and a worker
-that frees up does not find a long FCFS backlog of its own.
+that frees up does not find a long FCFS backlog of its own. With `stealing` on, a
+worker short of work steals queued calls inside `take` (see `runtime.core.stealing`):
+work reaches a worker only through `take`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, Mapping, NamedTuple, Sequence
 
-from runtime.core.messages import EngineEvent, EngineStats, LLMRequest, RequestDone
-from runtime.core.queues import WaitQueue, make_queue
-from runtime.core.router import ClusterView, WorkerLoad, make_router
+from runtime.core.messages import EngineEvent, EngineStats, Evicted, LLMRequest, RequestDone
+from runtime.core.placement import Placements
+from runtime.core.queueing.policy import InFlight, QueuePolicy, execution_time
+from runtime.core.queues import make_queue_policy
+from runtime.core.router import ClusterView, CostModel, FlatCost, WorkerLoad, make_router
+from runtime.core.stealing import SessionMove, StealConfig, WorkStealing
 
-
-@dataclass(slots=True)
-class _Placed:
-    request: LLMRequest
-    worker_id: str
-    inflight: bool = False
+CALL_TIME_EWMA = 0.1  # weight of the newest call in a worker's mean call time
 
 
 class Dispatch(NamedTuple):
@@ -41,26 +47,44 @@ class Dispatch(NamedTuple):
     request_id: str
 
 
+class Preemption(NamedTuple):
+    """`request_id` was recalled from `worker_id` (the driver aborts it there) and
+    queued again; `reason` names the policy rule."""
+
+    worker_id: str
+    request_id: str
+    reason: str
+
+
 @dataclass(slots=True)
 class SchedulerCounters:
     submitted: int = 0
     dispatched: int = 0
     completed: int = 0
     rerouted: int = 0
+    preempted: int = 0
+    stolen: int = 0
 
 
 class Scheduler:
     def __init__(self, queue: str = "program_fcfs", router: str = "sticky",
-                 dispatch_window: int = 8, record: bool = False) -> None:
+                 dispatch_window: int = 8, record: bool = False, *,
+                 queue_options: Mapping[str, Any] | None = None,
+                 router_options: Mapping[str, Any] | None = None,
+                 stealing: StealConfig | None = None,
+                 cost: CostModel | None = None) -> None:
         if dispatch_window < 1:
             raise ValueError(f"dispatch_window must be >= 1, got {dispatch_window}")
-        make_queue(queue)  # fail early on an unknown name
         self.queue_policy = queue
-        self.router = make_router(router)
+        self.policy: QueuePolicy = make_queue_policy(queue, **(queue_options or {}))
+        self.router = make_router(router, **(router_options or {}))
         self.dispatch_window = dispatch_window
-        self.view = ClusterView()
-        self._queues: dict[str, WaitQueue] = {}
-        self._placed: dict[str, _Placed] = {}
+        self.stealing = WorkStealing(stealing) if stealing is not None else None
+        self.view = ClusterView(cost=cost if cost is not None else FlatCost())
+        self.placements = Placements(self.view)
+        self._moves: list[SessionMove] = []
+        self._preempts = (type(self.policy).choose_preemption
+                          is not QueuePolicy.choose_preemption)
         self.counters = SchedulerCounters()
         self.record = record
         self.dispatch_log: list[Dispatch] = []  # filled only when `record` is on
@@ -70,25 +94,31 @@ class Scheduler:
         if worker_id in self.view.workers:
             raise ValueError(f"worker {worker_id!r} is already registered")
         self.view.workers[worker_id] = WorkerLoad(worker_id)
-        self._queues[worker_id] = make_queue(self.queue_policy)
+        self.placements.add_worker(worker_id, self.policy.new_queue())
+        self.router.add_worker(worker_id)
 
     def remove_worker(self, worker_id: str, now: float) -> list[LLMRequest]:
         """Take a worker out. Its queued and in-flight calls are routed again (in-flight
-        ones restart from scratch elsewhere; their engine is gone). Sessions homed there
-        lose their home. Returns the re-routed requests."""
+        ones restart from scratch elsewhere; their engine is gone; fork groups stay
+        together). Only sessions homed there lose their home. Returns the re-routed
+        requests."""
         if worker_id not in self.view.workers:
             raise KeyError(f"unknown worker {worker_id!r}")
         del self.view.workers[worker_id]
-        del self._queues[worker_id]
-        homes = self.view.session_home
-        for session_id in [s for s, w in homes.items() if w == worker_id]:
-            del homes[session_id]
-        moved = [p.request for p in self._placed.values() if p.worker_id == worker_id]
-        for request in moved:
-            del self._placed[request.request_id]
-            self._enqueue(request)
+        self.router.remove_worker(worker_id)
+        moved = self.placements.drop_worker(worker_id)
+        group_worker: dict[tuple[str, ...], str] = {}
+        for p in moved:
+            if p.inflight:
+                self.policy.on_requeue(p.request, now, 0.0)
+            target = group_worker.get(p.group) if p.group else None
+            if target is None:
+                target = self.router.route(p.request, self.view)
+                if p.group:
+                    group_worker[p.group] = target
+            self.placements.place(p.request, target, now, p.group)
             self.counters.rerouted += 1
-        return moved
+        return [p.request for p in moved]
 
     @property
     def worker_ids(self) -> list[str]:
@@ -97,31 +127,91 @@ class Scheduler:
     # -- requests ------------------------------------------------------------------
     def submit(self, request: LLMRequest, now: float) -> str:
         """Route and queue a call; returns the worker it is queued for."""
-        if request.request_id in self._placed:
-            raise ValueError(f"request {request.request_id!r} was already submitted")
-        request.arrival = now
-        self.counters.submitted += 1
-        return self._enqueue(request)
+        self._admit(request, now)
+        worker_id = self.router.route(request, self.view)
+        self.placements.place(request, worker_id, now)
+        return worker_id
+
+    def submit_forks(self, requests: Sequence[LLMRequest], now: float) -> str:
+        """Queue parallel samples (forks) of one step, which share their prompt's
+        prefix: routed as the first one is, all to that worker, and sent to it
+        together by one `take` (even past the dispatch window), so its engine batches
+        them on shared blocks. Returns the worker. Raises ValueError on an empty
+        group, a group spanning programs, or ids already submitted."""
+        if not requests:
+            raise ValueError("submit_forks needs at least one request")
+        programs = {r.program_id for r in requests}
+        if len(programs) > 1:
+            raise ValueError(f"forks must belong to one program, got {sorted(programs)}")
+        group = tuple(r.request_id for r in requests)
+        if len(set(group)) != len(group):
+            raise ValueError(f"fork request ids must be distinct, got {list(group)}")
+        for request in requests:
+            self._admit(request, now)
+        worker_id = self.router.route(requests[0], self.view)
+        for request in requests:
+            self.placements.place(request, worker_id, now, group)
+        return worker_id
 
     def take(self, worker_id: str, now: float) -> list[LLMRequest]:
         """The requests to send to `worker_id` now, in policy order."""
         load = self.view.workers[worker_id]
-        queue = self._queues[worker_id]
+        if self.stealing is not None and self.stealing.wants(load):
+            self._steal(worker_id, now)
+        calls, on_dispatch = self.placements, self.policy.on_dispatch
+        queue = calls.queues[worker_id]
         out: list[LLMRequest] = []
         while queue and load.engine_waiting < self.dispatch_window:
-            request = queue.pop()
-            placed = self._placed[request.request_id]
-            placed.inflight = True
-            load.queued -= 1
-            load.inflight += 1
+            request = queue.pop(now)
+            group = calls.dispatch(request, now).group
+            on_dispatch(request, now)
             out.append(request)
+            for rid in group or ():
+                member = queue.remove(rid)
+                if member is not None:
+                    calls.dispatch(member, now)
+                    on_dispatch(member, now)
+                    out.append(member)
         self.counters.dispatched += len(out)
         if self.record:
             self.dispatch_log.extend(Dispatch(worker_id, r.request_id) for r in out)
         return out
 
+    def preempt(self, worker_id: str, now: float) -> list[Preemption]:
+        """Calls the policy recalls from `worker_id` so that the head of its queue can
+        go: already queued again here; the driver must abort each on the worker before
+        its next `take`. Empty unless the policy preempts (plas, atlas, fair_share) and
+        the worker's dispatch window is full. Call it when the worker's step ends."""
+        queue, load = self.placements.queues[worker_id], self.view.workers[worker_id]
+        if not self._preempts or not queue or load.engine_waiting < self.dispatch_window:
+            return []
+        inflight = [InFlight(p.request, p.dispatched_at)
+                    for p in self.placements.inflight[worker_id].values()]
+        choice = self.policy.choose_preemption(queue.peek(now), inflight, now)
+        if choice is None:
+            return []
+        placed = self.placements.inflight[worker_id][choice.request_id]
+        self.policy.on_requeue(placed.request, now, now - placed.dispatched_at)
+        self.placements.recall(worker_id, choice.request_id, now)
+        self.counters.preempted += 1
+        return [Preemption(worker_id, choice.request_id, choice.reason)]
+
+    def thieves(self) -> list[str]:
+        """Workers that would steal if `take` were called for them now (none unless
+        stealing is on). Drivers call `take` for these after events that can submit
+        work (arrivals, tool completions, finished calls): idle workers get no other
+        call."""
+        return self.stealing.thieves(self.view) if self.stealing is not None else []
+
+    def take_moves(self) -> list[SessionMove]:
+        """Sessions that left a worker by stealing since the last call (the driver
+        releases them there, or moves their KV)."""
+        moves, self._moves = self._moves, []
+        return moves
+
     def has_queued(self, worker_id: str) -> bool:
-        return bool(self._queues.get(worker_id))
+        queue = self.placements.queues.get(worker_id)
+        return bool(queue)
 
     def on_stats(self, worker_id: str, stats: EngineStats) -> None:
         load = self.view.workers.get(worker_id)
@@ -130,55 +220,89 @@ class Scheduler:
 
     def on_event(self, event: EngineEvent, now: float) -> None:
         if isinstance(event, RequestDone):
-            self._finish(event)
+            self._finish(event, now)
+        elif isinstance(event, Evicted):
+            self._evicted(event)
 
     def abort(self, request_id: str) -> str | None:
         """Forget a call. Returns the worker it was in flight on (the driver must abort
         it there), or None if it was only queued or unknown."""
-        placed = self._placed.pop(request_id, None)
+        placed = self.placements.forget(request_id)
         if placed is None:
             return None
-        load = self.view.workers.get(placed.worker_id)
-        if placed.inflight:
-            if load is not None:
-                load.inflight -= 1
-            return placed.worker_id
-        self._queues[placed.worker_id].remove(request_id)
-        if load is not None:
-            load.queued -= 1
-        return None
+        self.policy.on_forget(placed.request)
+        return placed.worker_id if placed.inflight else None
 
     def forget_session(self, session_id: str) -> str | None:
         """The session will not call again; returns the worker that held its cache."""
+        self.view.session_tokens.pop(session_id, None)
+        self.router.forget_session(session_id)
         return self.view.session_home.pop(session_id, None)
+
+    def program_finished(self, program_id: str, now: float) -> None:
+        """The program will submit nothing more: policies drop its state. Idempotent;
+        also called when a call marked `last_call` finishes."""
+        self.policy.on_program_end(program_id, now)
+        self.view.program_home.pop(program_id, None)
 
     def home_of(self, session_id: str) -> str | None:
         return self.view.session_home.get(session_id)
 
     @property
     def num_queued(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+        return sum(len(q) for q in self.placements.queues.values())
 
     @property
     def num_inflight(self) -> int:
         return sum(w.inflight for w in self.view.workers.values())
 
     # -- internals -----------------------------------------------------------------
-    def _enqueue(self, request: LLMRequest) -> str:
-        worker_id = self.router.route(request, self.view)
-        self._queues[worker_id].push(request)
-        self.view.workers[worker_id].queued += 1
-        self._placed[request.request_id] = _Placed(request, worker_id)
-        self.view.session_home[request.session_id] = worker_id
-        return worker_id
+    def _admit(self, request: LLMRequest, now: float) -> None:
+        if request.request_id in self.placements.by_id:
+            raise ValueError(f"request {request.request_id!r} was already submitted")
+        request.arrival = now
+        self.counters.submitted += 1
+        self.policy.on_submit(request, now)
 
-    def _finish(self, done: RequestDone) -> None:
-        placed = self._placed.pop(done.request_id, None)
-        if placed is None or placed.worker_id != done.worker_id:
-            # Aborted, or re-routed after its worker left: a stale completion.
-            if placed is not None:
-                self._placed[done.request_id] = placed
+    def _finish(self, done: RequestDone, now: float) -> None:
+        placed = self.placements.finish(done)
+        if placed is None:
             return
-        load = self.view.workers[done.worker_id]
-        load.inflight -= 1
         self.counters.completed += 1
+        load = self.view.workers[done.worker_id]
+        ran = execution_time(done, placed.dispatched_at)
+        load.mean_call_s += (ran - load.mean_call_s) * (
+            CALL_TIME_EWMA if load.mean_call_s else 1.0)
+        view = self.view
+        if view.session_home.get(done.session_id) == done.worker_id:
+            view.session_tokens[done.session_id] = done.prompt_tokens + done.output_tokens
+        for program_id in self.policy.on_done(done, now, placed.dispatched_at):
+            for p in self.placements.queued_calls(program_id):
+                self.placements.queues[p.worker_id].rekey(p.request.request_id, now)
+        if placed.request.last_call:
+            self.program_finished(done.program_id, now)
+
+    def _evicted(self, event: Evicted) -> None:
+        view = self.view
+        tokens = view.session_tokens.get(event.session_id)
+        if tokens and view.session_home.get(event.session_id) == event.worker_id:
+            stats = view.workers[event.worker_id].stats
+            block = stats.block_size if stats is not None else 16
+            view.session_tokens[event.session_id] = max(0, tokens - event.blocks * block)
+
+    def _steal(self, thief_id: str, now: float) -> None:
+        stealing, calls = self.stealing, self.placements
+        victim_id = stealing.victim(self.view, thief_id)
+        if victim_id is None:
+            return
+        limit = stealing.config.max_steal or self.dispatch_window
+        chosen = stealing.choose(self.view, victim_id, thief_id, calls.queues[victim_id],
+                                 limit, lambda r: calls.by_id[r.request_id].group is None)
+        keep_kv = stealing.config.kv_move == "transfer"
+        for steal in chosen:
+            request = steal.request
+            calls.move(calls.by_id[request.request_id], thief_id, now, keep_kv)
+            if steal.kv_tokens:
+                self._moves.append(SessionMove(request.session_id, victim_id, thief_id,
+                                               steal.kv_tokens))
+        self.counters.stolen += len(chosen)

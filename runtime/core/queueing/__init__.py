@@ -1,0 +1,1 @@
+"""Queue policies and the wait-queue mechanism; `runtime.core.queues` is the registry."""

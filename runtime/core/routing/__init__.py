@@ -1,0 +1,1 @@
+"""Routers and what they see; `runtime.core.router` is the registry."""
