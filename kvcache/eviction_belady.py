@@ -27,13 +27,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from kvcache.eviction import EvictionPolicy, register_eviction_policy
-from kvcache.keyed_heap import KeyedHeap
-
-if TYPE_CHECKING:
-    from kvcache.block_pool import BlockPool
+from kvcache.eviction import register_eviction_policy
+from kvcache.eviction_keyed import KeyedEviction
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +42,12 @@ class FutureAccess:
 
 
 @register_eviction_policy("belady")
-class BeladyEviction(EvictionPolicy):
+class BeladyEviction(KeyedEviction):
     """See the module doc. add/remove/pop are O(log n) (x owners of a shared hash);
     `expect` and `accessed` re-key the session's evictable blocks."""
 
     def __init__(self, accesses: Iterable[FutureAccess] = ()) -> None:
-        self._pool: BlockPool | None = None
-        self._heap = KeyedHeap()  # key: (-next use, freed at)
-        self._hash: dict[int, int] = {}  # evictable block -> content hash
-        self._block: dict[int, int] = {}  # content hash -> evictable block
-        self._freed: dict[int, float] = {}
+        super().__init__()  # heap key: (-next use, freed at)
         self._times: dict[str, list[float]] = {}  # session -> its access times, in order
         self._done: dict[str, int] = {}  # session -> accesses reported as run
         self._owners: dict[int, list[tuple[str, int]]] = {}  # hash -> (session, first)
@@ -115,38 +107,7 @@ class BeladyEviction(EvictionPolicy):
 
     # -- the pool's side -----------------------------------------------------------
 
-    def bind(self, pool: BlockPool) -> None:
-        self._pool = pool
 
-    def add(self, block_id: int, now: float, oldest: bool = False) -> None:
-        """Key the block by its next use (unbound, in tests: the block id stands for
-        its hash)."""
-        if block_id in self._heap:
-            raise KeyError(f"block {block_id} is already evictable")
-        h = self._pool.blocks[block_id].hash if self._pool is not None else block_id
-        self._hash[block_id], self._block[h], self._freed[block_id] = h, block_id, now
-        self._rekey(block_id)
-
-    def remove(self, block_id: int) -> None:
-        if not self._heap.discard(block_id):
-            raise KeyError(f"block {block_id} is not evictable")
-        self._forget(block_id)
-
-    def touch(self, block_id: int, now: float) -> None:
-        self._freed[block_id] = now
-        self._rekey(block_id)
-
-    def pop_victim(self) -> int | None:
-        block_id = self._heap.pop()
-        if block_id is not None:
-            self._forget(block_id)
-        return block_id
-
-    def __len__(self) -> int:
-        return len(self._heap)
-
-    def __contains__(self, block_id: object) -> bool:
-        return block_id in self._heap
 
     # -- helpers -------------------------------------------------------------------
 
@@ -160,10 +121,8 @@ class BeladyEviction(EvictionPolicy):
             self._members.setdefault(session_id, set()).add(block_id)
         self._heap.push(block_id, -self.next_use(h), self._freed[block_id])
 
-    def _forget(self, block_id: int) -> None:
-        h = self._hash.pop(block_id)
-        del self._block[h], self._freed[block_id]
-        for session_id, _ in self._owners.get(h, ()):
+    def _forget_extra(self, block_id: int) -> None:
+        for session_id, _ in self._owners.get(self._hash[block_id], ()):
             members = self._members.get(session_id)
             if members is not None:
                 members.discard(block_id)

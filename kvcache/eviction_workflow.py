@@ -25,13 +25,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from kvcache.eviction import EvictionPolicy, register_eviction_policy
-from kvcache.keyed_heap import KeyedHeap
-
-if TYPE_CHECKING:
-    from kvcache.block_pool import BlockPool
+from kvcache.eviction import register_eviction_policy
+from kvcache.eviction_keyed import KeyedEviction
 
 SHARED = "\x00shared"  # owner of a hash that several sessions' chains hold
 
@@ -75,7 +72,7 @@ class _Session:
 
 
 @register_eviction_policy("workflow_aware")
-class WorkflowAwareEviction(EvictionPolicy):
+class WorkflowAwareEviction(KeyedEviction):
     """See the module doc. add/remove/touch/pop are O(log n); a session report is
     O(new hashes + its evictable blocks x log n)."""
 
@@ -88,49 +85,14 @@ class WorkflowAwareEviction(EvictionPolicy):
         self.transitions = transitions if transitions is not None else StepTransitions()
         self.min_gap_s = min_gap_s
         self.default_gap_s = default_gap_s
-        self._pool: BlockPool | None = None
-        self._heap = KeyedHeap()
+        super().__init__()
         self._owner: dict[int, str] = {}  # content hash -> session id or SHARED
         self._sessions: dict[str, _Session] = {}
-        self._hash: dict[int, int] = {}  # evictable block -> its content hash
-        self._block: dict[int, int] = {}  # content hash -> evictable block
-        self._freed: dict[int, float] = {}  # evictable block -> when it went free
         self._member: dict[int, str] = {}  # evictable block -> session whose set has it
 
     # -- the pool's side -----------------------------------------------------------
 
-    def bind(self, pool: BlockPool) -> None:
-        self._pool = pool
 
-    def add(self, block_id: int, now: float, oldest: bool = False) -> None:
-        """Score the block by the session owning its hash (unbound, in tests: the
-        block id stands for its hash). `oldest` needs nothing: `now` is its free time."""
-        if block_id in self._heap:
-            raise KeyError(f"block {block_id} is already evictable")
-        h = self._pool.blocks[block_id].hash if self._pool is not None else block_id
-        self._hash[block_id], self._block[h], self._freed[block_id] = h, block_id, now
-        self._rekey(block_id)
-
-    def remove(self, block_id: int) -> None:
-        if not self._heap.discard(block_id):
-            raise KeyError(f"block {block_id} is not evictable")
-        self._forget(block_id)
-
-    def touch(self, block_id: int, now: float) -> None:
-        self._freed[block_id] = now
-        self._rekey(block_id)
-
-    def pop_victim(self) -> int | None:
-        block_id = self._heap.pop()
-        if block_id is not None:
-            self._forget(block_id)
-        return block_id
-
-    def __len__(self) -> int:
-        return len(self._heap)
-
-    def __contains__(self, block_id: object) -> bool:
-        return block_id in self._heap
 
     # -- the workflow's side -------------------------------------------------------
 
@@ -219,6 +181,5 @@ class WorkflowAwareEviction(EvictionPolicy):
         if s is not None:
             s.blocks.discard(block_id)
 
-    def _forget(self, block_id: int) -> None:
+    def _forget_extra(self, block_id: int) -> None:
         self._unlink(block_id)
-        del self._block[self._hash.pop(block_id)], self._freed[block_id]
