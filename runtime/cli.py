@@ -11,6 +11,7 @@ from typing import Sequence
 
 from pydantic import ValidationError
 
+from runtime.bench.command import add_bench_options, run_bench_command
 from runtime.config import RuntimeConfig
 from runtime.results import ProgramResult
 from runtime.workload import Workload, load_workload
@@ -34,32 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
     bench = sub.add_parser("bench", help="compare policies in the discrete-event simulator")
     add_bench_options(bench)
-    bench.set_defaults(handler=_cmd_bench)
+    bench.set_defaults(handler=run_bench_command)
     return parser
-
-
-def add_bench_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workload", default="swe",
-                        help="comma-separated generators: swe, remote, bfcl, dag, oversub")
-    parser.add_argument("--trace", help="replay a JSON-lines program trace instead")
-    parser.add_argument("--programs", type=int, default=200)
-    parser.add_argument("--policies", default="vllm-rr,vllm-sticky,agentrt",
-                        help="comma-separated policy sets")
-    parser.add_argument("--workers", default="8", help="comma-separated cluster sizes")
-    parser.add_argument("--model", default="llama-3.1-8b")
-    parser.add_argument("--gpu", default="h100")
-    parser.add_argument("--tp", type=int, default=1)
-    parser.add_argument("--kv-blocks", type=int, help="KV capacity per worker in blocks")
-    parser.add_argument("--arrival", default="closed", choices=["closed", "poisson"])
-    parser.add_argument("--concurrency", type=int, default=16,
-                        help="closed loop: programs in flight per worker (default 16)")
-    parser.add_argument("--rate", type=float, help="poisson: programs per second")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/bench", help="where result.json, table.md "
-                        "and the plots go")
-    parser.add_argument("--no-plots", action="store_true")
-    parser.add_argument("--check-integrity", action="store_true",
-                        help="verify every engine's KV accounting at the end of each cell")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -121,54 +98,6 @@ def run_workload(workload: Workload, args: argparse.Namespace) -> int:
             progress.close()
     report.print()
     return 0 if report.done == len(report.results) else 1
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from runtime.bench.harness import BenchSpec, peak_memory_mb, run_bench
-    from runtime.bench.report import markdown_table, write_outputs
-
-    try:
-        spec = _bench_spec(args)
-        workers = spec.workers
-        print(f"simulating {spec.programs if not spec.trace else 'the trace of'} programs: "
-              f"{', '.join(spec.policies)} on {', '.join(map(str, workers))} simulated "
-              f"{args.gpu} workers ({args.model}, TP{args.tp})", file=sys.stderr)
-        started = time.perf_counter()
-        cells = run_bench(spec, progress=lambda c: print(
-            f"  {c.name}: {c.result.wall_time_s:.1f}s, {c.result.events} events",
-            file=sys.stderr))
-    except (ValueError, FileNotFoundError, ValidationError) as exc:
-        print(f"agentrt: {exc}", file=sys.stderr)
-        return 2
-    facts = {"wall_time_s": time.perf_counter() - started, "peak_memory_mb": peak_memory_mb(),
-             "note": "simulated GPU workers (calibrated model), not GPU measurements"}
-    paths = write_outputs(cells, facts, Path(args.out), plots=not args.no_plots)
-    print(markdown_table(cells))
-    print(f"\nbench wall time {facts['wall_time_s']:.1f}s, peak memory "
-          f"{facts['peak_memory_mb']:.0f} MB (simulation, one core)")
-    print("wrote " + ", ".join(str(p) for p in paths))
-    return 0
-
-
-def _bench_spec(args: argparse.Namespace):
-    from runtime.bench.harness import BenchSpec
-    from runtime.bench.policies import policy_set
-
-    policies = [p for p in args.policies.split(",") if p]
-    for name in policies:
-        policy_set(name)  # unknown names fail here, listing the valid ones
-    workers = [int(w) for w in args.workers.split(",") if w]
-    sim: dict = {"model": args.model, "gpu": args.gpu, "tp": args.tp, "arrival": args.arrival,
-                 "check_integrity": args.check_integrity}
-    if args.kv_blocks:
-        sim["kv_blocks"] = args.kv_blocks
-    if args.rate:
-        sim["rate"] = args.rate
-    return BenchSpec(workloads=[w for w in args.workload.split(",") if w], policies=policies,
-                     workers=workers, programs=args.programs, seed=args.seed,
-                     trace=args.trace, concurrency_per_worker=args.concurrency, sim=sim)
 
 
 def main_for(workload: Workload, argv: Sequence[str] | None = None) -> int:
