@@ -59,6 +59,7 @@ class ProgramState:
     tool_errors: int = 0
     tool_time_s: float = 0.0
     inflight: set[str] = field(default_factory=set)
+    steps_done: list[str] = field(default_factory=list)
 
 
 class RunnerStepContext:

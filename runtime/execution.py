@@ -50,8 +50,12 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
 
     async def run_node(node: StepNode, node_args: tuple, node_kwargs: dict) -> Any:
         if node.kind == "tool":
-            return await _run_tool_node(node, node_args, node_kwargs, state, tools)
-        return await _run_step(node, node_args, node_kwargs, state, backend, tools, tokenizer)
+            result = await _run_tool_node(node, node_args, node_kwargs, state, tools)
+        else:
+            result = await _run_step(node, node_args, node_kwargs, state, backend, tools,
+                                     tokenizer)
+        state.steps_done.append(node.node_id)  # kept even if the deadline cuts the rest
+        return result
 
     # Steps become children of the caller's invoke_workflow span (another process).
     token = otel_context.attach(tracing.extract(parent))
@@ -73,12 +77,8 @@ async def _run_with_deadline(coro, deadline_s: float | None, arrival: float,
         return DEADLINE_MISSED, f"deadline of {deadline_s}s passed", None, None
     if outcome.status == "succeeded":
         return SUCCEEDED, None, None, outcome
-    status = BUDGET_EXHAUSTED if _is_budget(outcome.error) else FAILED
+    status = BUDGET_EXHAUSTED if isinstance(outcome.exception, BudgetExhausted) else FAILED
     return status, outcome.error, outcome.failed_node, outcome
-
-
-def _is_budget(error: str | None) -> bool:
-    return bool(error) and BudgetExhausted.__name__ in error
 
 
 async def _run_step(node: StepNode, args: tuple, kwargs: dict, state: ProgramState,
@@ -125,7 +125,7 @@ def _result(state: ProgramState, status: str, error: str | None, failed: str | N
         program_id=state.program_id, name=state.name, tenant=state.tenant, status=status,
         arrival=state.arrival, finished_at=finished_at, error=error, failed_step=failed,
         outputs=_plain(outcome.outputs) if outcome is not None else None,
-        steps_done=sorted(outcome.results) if outcome is not None else [],
+        steps_done=sorted(state.steps_done),
         llm_calls=state.llm_calls, prompt_tokens=state.prompt_tokens,
         cached_tokens=state.cached_tokens, prefilled_tokens=state.prefilled_tokens,
         output_tokens=state.output_tokens, queue_wait_s=state.queue_wait_s,

@@ -67,15 +67,20 @@ def thrifty(topic: str):
     return chatty(topic, turns=20)
 
 
+@agentrt.step(max_tokens=16)
+async def quick(ctx) -> str:
+    return "ready"
+
+
 @agentrt.step(tools=[slow], max_tokens=16)
-async def waits(ctx, seconds: float) -> str:
+async def waits(ctx, seconds: float, ready: str) -> str:
     result = await ctx.call_tool(tool_call("slow", seconds=seconds))
     return result.output
 
 
 @agentrt.program(deadline_s=0.5)
 def hurried(seconds: float):
-    return waits(seconds)
+    return waits(seconds, quick())
 
 
 def not_a_tool(x: int) -> int:

@@ -101,6 +101,7 @@ def test_deadline_cancels_the_program(runtime):
     [result] = report.results
     assert result.status == "deadline_missed"
     assert result.completion_time < 3.0
+    assert result.steps_done == ["quick"]  # what finished before the deadline
 
 
 def test_undeclared_tools_fail_inside_the_step_with_the_fix(runtime):
