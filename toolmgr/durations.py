@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from toolmgr.distributions import Distribution, Exponential, Mixture, PointMass, check_probability
@@ -67,6 +67,12 @@ class EmpiricalCDF:
     @property
     def mean(self) -> float:
         return self._sum / len(self._sorted) if self._sorted else 0.0
+
+    @property
+    def sorted_samples(self) -> Sequence[float]:
+        """The samples kept, ascending: a read-only view owned by this CDF (do not
+        mutate it or keep it past the next ``add``)."""
+        return self._sorted
 
     def cdf(self, x: float) -> float:
         """Fraction of samples <= ``x``."""
@@ -174,6 +180,15 @@ class DurationModel:
     def mean(self, tool: str) -> float:
         """Expected seconds: observed mean, blend, prior mean, global mean, or 0.0."""
         return self.distribution(tool).mean
+
+    def empirical(self, tool: str) -> EmpiricalCDF | None:
+        """The tool's observed durations only (no prior, no blend); None when unseen.
+        Read-only: record through ``record``."""
+        return self._observed.get(tool)
+
+    def global_empirical(self) -> EmpiricalCDF:
+        """The most recent durations of all tools together. Read-only."""
+        return self._global
 
     def count(self, tool: str) -> int:
         """Observed samples kept for ``tool`` (at most ``max_samples``)."""

@@ -1,21 +1,60 @@
 """Named policy sets: the combinations of queue, routing and caching policies that the
 benchmark compares side by side.
 
-    vllm-rr       what plain vLLM behind a round-robin load balancer does: requests
-                  served first come first served, LRU prefix cache, round-robin routing
-    vllm-sticky   the same engine behind a session-affinity router (SAGA's baseline)
-    agentrt       program-level FCFS queueing and session-affinity routing
+    vllm-rr         what plain vLLM behind a round-robin load balancer does: requests
+                    served first come first served, LRU prefix cache, round-robin routing
+    vllm-sticky     the same engine behind a session-affinity router (SAGA's baseline);
+                    no retention across tool calls
+    agentrt         program-level FCFS queueing and session-affinity routing (no KV
+                    retention: the scheduling half of agentrt alone)
+
+KV retention across tool calls (ALGORITHMS.md section 1), each with its own system's
+queueing, session-affinity routing and LRU eviction:
+
+    fixed-pin       Continuum's public code: 2 s pin for tools whose mean is <= 2 s;
+                    program FCFS
+    continuum       Continuum's CDF rule (tau*), one pin per program; program FCFS
+    infercept       InferCept's min-waste preserve / discard / swap, with a host tier
+                    to swap to; request FCFS (resumed calls keep their arrival)
+    thunderagent    ThunderAgent's program admission over unmodified engines; request
+                    FCFS
+    agentrt-kv      agentrt's default: program FCFS, sticky routing, the agentrt soft
+                    pin (survival-weighted, capped at half the KV, pins released first
+                    under pressure) and a host tier where reload beats recompute
+    agentrt-kv-gpu  agentrt-kv without the host tier (ablation)
+
+Eviction over free cached blocks (ALGORITHMS.md section 2), on `vllm-sticky`:
+
+    vllm-sticky-workflow  workflow-aware eviction (SAGA, reconstructed)
+    vllm-sticky-belady    Belady's oracle, told each session's next access (evaluation)
 """
 from __future__ import annotations
 
-POLICY_SETS: dict[str, dict[str, str]] = {
+from typing import Any
+
+POLICY_SETS: dict[str, dict[str, Any]] = {
     "vllm-rr": {"queue": "request_fcfs", "router": "round_robin"},
     "vllm-sticky": {"queue": "request_fcfs", "router": "sticky"},
     "agentrt": {"queue": "program_fcfs", "router": "sticky"},
+    "fixed-pin": {"queue": "program_fcfs", "router": "sticky", "ttl": "fixed"},
+    "continuum": {"queue": "program_fcfs", "router": "sticky", "ttl": "continuum"},
+    "infercept": {"queue": "request_fcfs", "router": "sticky", "ttl": "infercept",
+                  "host_tier": "on"},
+    "thunderagent": {"queue": "request_fcfs", "router": "sticky", "ttl": "thunderagent"},
+    "agentrt-kv": {"queue": "program_fcfs", "router": "sticky", "ttl": "agentrt",
+                   "host_tier": "auto"},
+    "agentrt-kv-gpu": {"queue": "program_fcfs", "router": "sticky", "ttl": "agentrt"},
+    "vllm-sticky-workflow": {"queue": "request_fcfs", "router": "sticky",
+                             "eviction": "workflow_aware"},
+    "vllm-sticky-belady": {"queue": "request_fcfs", "router": "sticky", "eviction": "belady"},
 }
 
+# The sets one `agentrt bench --policies` run compares for KV retention (issue 4).
+RETENTION_SETS = ("vllm-sticky", "fixed-pin", "continuum", "infercept", "thunderagent",
+                  "agentrt-kv")
 
-def policy_set(name: str) -> dict[str, str]:
+
+def policy_set(name: str) -> dict[str, Any]:
     """The settings of a named policy set. Raises ValueError listing the valid names."""
     try:
         return dict(POLICY_SETS[name])

@@ -10,12 +10,14 @@ from runtime.engines.sequence import Seq
 
 @dataclass(slots=True)
 class StepBatch:
-    """Prefill chunks of one iteration and the sequences it preempted."""
+    """Prefill chunks of one iteration, the sequences it preempted and the tokens its
+    admissions reloaded from host memory."""
 
     chunks: list[tuple[Seq, int]] = field(default_factory=list)
     tokens: int = 0
     pairs: int = 0
     preempted: list[Seq] = field(default_factory=list)
+    reloaded: int = 0  # tokens admissions brought back from the host tier
 
     def add(self, seq: Seq, n: int) -> None:
         """Schedule `n` prompt tokens of `seq` after its `computed` ones."""

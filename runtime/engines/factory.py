@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runtime.core.retention import make_ttl_policy
 from runtime.engines.perf_model import PerfModel
 from runtime.engines.responder import Responder
 from runtime.engines.simulated import SimulatedEngine
@@ -21,6 +22,13 @@ class EngineFactory:
     kv_blocks: int | None = None
     """Override the KV capacity (blocks); None derives it from GPU memory."""
     seed: int = 0
+    ttl: str | None = None
+    """TTL policy whose mechanism knobs the engine takes (pin cap, pressure rule); None:
+    no retention, the engine's own pressure rule."""
+    eviction: str = "lru"
+    """Eviction policy over free cached blocks (kvcache.eviction registry)."""
+    host_fraction: float = 0.0
+    """Share of the server's host memory given to a KV host tier (0: no tier)."""
 
     def perf_model(self) -> PerfModel:
         return PerfModel(self.model, self.gpu, self.tp)
@@ -30,7 +38,17 @@ class EngineFactory:
         self.perf_model()
 
     def __call__(self, worker_id: str) -> SimulatedEngine:
+        perf = self.perf_model()
+        knobs = {}
+        if self.ttl is not None:
+            policy = make_ttl_policy(self.ttl)
+            knobs = {"pin_cap_fraction": policy.pin_cap_fraction,
+                     "pressure_rule": policy.pressure_rule}
+        host_blocks = 0
+        if self.host_fraction > 0:
+            host_blocks = perf.host_kv_capacity_tokens(self.host_fraction) // self.block_size
         return SimulatedEngine(
-            worker_id, self.perf_model(), self.responder, block_size=self.block_size,
+            worker_id, perf, self.responder, block_size=self.block_size,
             max_num_seqs=self.max_num_seqs, max_batched_tokens=self.max_batched_tokens,
-            kv_blocks=self.kv_blocks, seed=self.seed)
+            kv_blocks=self.kv_blocks, seed=self.seed, eviction=self.eviction,
+            host_blocks=host_blocks, **knobs)

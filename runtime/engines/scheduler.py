@@ -2,10 +2,11 @@
 KV blocks (vLLM v1 policy, over `KVCacheManager`'s check/act/free).
 
     schedule(now) ─▶ 1 decodes: one token per decoding sequence; one that needs a new
-                       block and finds none preempts the most recently admitted sequence
+                       block and finds none gives up a pin or preempts (see `_make_room`)
                    ─▶ 2 running prefills: next chunk each, within the token budget
                    ─▶ 3 admit waiting requests by (priority, resumed first, submit order)
-                       while seats, budget and KV allow (none after a preemption)
+                       while seats, budget and KV allow (none after a preemption); a
+                       session's pin passes to its admitted request (then unpinned)
     apply(batch, end) ─▶ prefill chunks done; sequences that sampled their last output
 
 It knows no clock and no step time: the engine passes times in and charges the
@@ -14,24 +15,32 @@ iteration (see `SimulatedEngine`).
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Callable
 
 from kvcache.manager import KVCacheManager
-from runtime.core.messages import EngineEvent, LLMRequest
+from kvcache.pins import PinSet
+from kvcache.pressure import PressureRule, RunningRequest, pressure_action
+from runtime.core.messages import EngineEvent, LLMRequest, PinExpired
 from runtime.engines.batch import StepBatch
 from runtime.engines.decode_batch import DecodeBatch
-from runtime.engines.pins import PinTable
 from runtime.engines.responder import Response
 from runtime.engines.sequence import DECODE, PREFILL, WAITING, Seq
 
 
 class Scheduler:
     def __init__(
-        self, kv: KVCacheManager, pins: PinTable, respond: Callable[[LLMRequest], Response],
-        max_num_seqs: int, max_batched_tokens: int,
+        self, kv: KVCacheManager, pins: PinSet, respond: Callable[[LLMRequest], Response],
+        max_num_seqs: int, max_batched_tokens: int, worker_id: str = "",
+        pressure_rule: PressureRule | None = None,
     ) -> None:
         self.kv = kv
         self.pins = pins
+        self.worker_id = worker_id
+        # None: the engine's own rule (drop the latest pin while at most one sequence
+        # runs, else preempt the most recently admitted); else a kvcache.pressure rule.
+        self.pressure_rule = pressure_rule
+        self.waiting_sessions: Counter[str] = Counter()  # sessions with a queued request
         self.respond = respond  # called once per request, at its first admission
         self.max_num_seqs = max_num_seqs
         self.max_batched_tokens = max_batched_tokens
@@ -48,7 +57,17 @@ class Scheduler:
 
     def add(self, seq: Seq) -> None:
         self.seqs[seq.rid] = seq
+        self._enqueue(seq)
+
+    def _enqueue(self, seq: Seq) -> None:
         heapq.heappush(self.waiting, seq.queue_key())
+        self.waiting_sessions[seq.req.session_id] += 1
+
+    def _dequeued(self, seq: Seq) -> None:
+        sessions, sid = self.waiting_sessions, seq.req.session_id
+        sessions[sid] -= 1
+        if not sessions[sid]:
+            del sessions[sid]
 
     def abort(self, request_id: str, now: float) -> bool:
         seq = self.seqs.pop(request_id, None)
@@ -57,6 +76,7 @@ class Scheduler:
         if seq.state == WAITING:
             self.waiting = [e for e in self.waiting if e[-1] != request_id]
             heapq.heapify(self.waiting)
+            self._dequeued(seq)
         else:
             self.stop(seq, now)
         return True
@@ -101,18 +121,33 @@ class Scheduler:
     def _make_room(
         self, seq: Seq, tokens: int, now: float, batch: StepBatch, events: list[EngineEvent]
     ) -> bool:
-        """Free blocks until `seq` can grow by `tokens`: drop pins while at most one
-        sequence runs (Continuum's rule), else preempt the most recently admitted.
-        False if `seq` itself was preempted."""
+        """Free blocks until `seq` can grow by `tokens`: give up a pin or preempt, by
+        the pressure rule (see `_give_up`). False if `seq` itself was preempted."""
         while not self.kv.can_append(seq.rid, tokens):
-            if len(self.running) <= 1 and self._drop_latest_pin(now, events):
+            victim = self._give_up(now, events)
+            if victim is None:
                 continue
-            victim = next(reversed(self.running.values()))
             self.preempt(victim, now)
             batch.preempted.append(victim)
             if victim is seq:
                 return False
         return True
+
+    def _give_up(self, now: float, events: list[EngineEvent]) -> Seq | None:
+        """Release one pin (None) or name the running sequence to preempt. Without a
+        pressure rule: the latest-expiring pin while at most one sequence runs, else
+        the most recently admitted sequence; with one, `kvcache.pressure`'s choice."""
+        if self.pressure_rule is None:
+            if len(self.running) <= 1 and self._drop_pin(self.pins.latest(), now, events):
+                return None
+            return next(reversed(self.running.values()))
+        running = [RunningRequest(s.rid, s.req.program_arrival, s.admit_idx, s.req.last_call)
+                   for s in self.running.values()]
+        action = pressure_action(self.pins, running, now, self.pressure_rule)
+        if action.kind == "release_pin":
+            self._drop_pin(action.target, now, events)
+            return None
+        return self.running[action.target]
 
     def _continue_prefills(self, batch: StepBatch, budget: int) -> int:
         for seq in self.prefilling.values():
@@ -130,11 +165,16 @@ class Scheduler:
             seq = self.seqs[self.waiting[0][-1]]
             extra = self.watermark if self.running else 0
             if not self.kv.can_allocate(seq.chain, extra):
-                if self.running or not self._drop_latest_pin(now, events):
+                if self.running or not self._drop_pin(self._pin_to_drop(now), now, events):
                     break
                 continue
             heapq.heappop(self.waiting)
-            self._start(seq, self.kv.allocate(seq.rid, seq.chain, now).cached_tokens, now)
+            self._dequeued(seq)
+            alloc = self.kv.allocate(seq.rid, seq.chain, now)
+            # The new sequence now references the pinned prefix: unpinning costs nothing.
+            self.pins.unpin(seq.req.session_id, now)
+            self._start(seq, alloc.cached_tokens + alloc.reloaded_tokens, now)
+            batch.reloaded += alloc.reloaded_tokens
             n = min(seq.chain.num_tokens - seq.computed, budget)
             batch.add(seq, n)
             budget -= n
@@ -157,11 +197,17 @@ class Scheduler:
         self.running[seq.rid] = seq
         self.prefilling[seq.rid] = seq
 
-    def _drop_latest_pin(self, now: float, events: list[EngineEvent]) -> bool:
-        dropped = self.pins.drop_latest(now)
-        if dropped is not None:
-            events.append(dropped)
-        return dropped is not None
+    def _pin_to_drop(self, now: float) -> str | None:
+        if self.pressure_rule == "pins_first":
+            return self.pins.weakest(now)
+        return self.pins.latest()
+
+    def _drop_pin(self, session_id: str | None, now: float, events: list[EngineEvent]) -> bool:
+        if session_id is None:
+            return False
+        self.pins.unpin(session_id, now, "pressure")
+        events.append(PinExpired(session_id, self.worker_id, now))
+        return True
 
     # -- applying an iteration ---------------------------------------------------------
 
@@ -227,18 +273,20 @@ class Scheduler:
         seq.preemptions += 1
         seq.resumed = True
         seq.chain = seq.output_chain(seq.out_done)
-        heapq.heappush(self.waiting, seq.queue_key())
+        self._enqueue(seq)
 
     # -- checks ------------------------------------------------------------------------
 
     def violations(self) -> list[str]:
         """Broken invariants of the queues against the KV manager (no pool walk)."""
         waiting = {e[-1] for e in self.waiting}
+        sessions = Counter(self.seqs[r].req.session_id for r in waiting if r in self.seqs)
         out = [m for bad, m in (
             (len(waiting) != len(self.waiting), "a request is queued twice"),
             (not waiting.isdisjoint(self.running), "a request is both waiting and running"),
             (waiting | self.running.keys() != self.seqs.keys(), "lost or stray request"),
             (any(self.running[r].state != PREFILL for r in self.prefilling), "prefill state"),
+            (sessions != self.waiting_sessions, "waiting sessions out of sync"),
         ) if bad]
         out += self.decode.violations([s for s in self.running.values() if s.state == DECODE])
         tick, bs = self.decode.tick, self.kv.block_size

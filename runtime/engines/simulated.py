@@ -5,6 +5,12 @@ with step times from the calibrated `PerfModel`.
     step(now) ─▶ expire pins ─▶ schedule ─▶ duration from running sums (PerfModel)
               ─▶ apply at now + duration ─▶ events (Preempted, PinExpired, RequestDone)
 
+Pins (`kvcache.PinSet`, exposed as `pins` for `apply_decision`) expire at iteration
+starts, except those of sessions whose next request waits here; a session's pin passes
+to its next request when that is admitted. With a host tier (`host_blocks`), evicted
+blocks go to host memory and an admission that reloads them is charged
+`PerfModel.reload_time` on top of its iteration (they are not prefilled).
+
 `step(now, horizon)` may fuse a run of pure-decode iterations into one call (see
 `_run_decodes`); its events and state equal those of stepping one iteration at a time.
 
@@ -17,13 +23,17 @@ What a sequence's KV holds (block size 16, synthetic output of n tokens)::
 """
 from __future__ import annotations
 
+import math
+
+from kvcache.eviction import EvictionPolicy
 from kvcache.manager import KVCacheManager
+from kvcache.pins import PinSet
+from kvcache.pressure import PressureRule
 from kvcache.prefix import TokenChain
-from runtime.core.messages import EngineEvent, EngineStats, LLMRequest, Preempted
+from runtime.core.messages import EngineEvent, EngineStats, LLMRequest, PinExpired, Preempted
 from runtime.engines.base import StepResult
 from runtime.engines.decode_cost import DecodeCost
 from runtime.engines.perf_model import EFFICIENCIES, Efficiencies, PerfModel
-from runtime.engines.pins import PinTable
 from runtime.engines.responder import FillerResponder, Responder, Response
 from runtime.engines.scheduler import Scheduler
 from runtime.engines.sequence import Seq, output_key, respond_once
@@ -46,9 +56,17 @@ class SimulatedEngine:
         max_batched_tokens: int = 8192,
         kv_blocks: int | None = None,
         seed: int = 0,
-        eviction: str = "lru",
+        eviction: str | EvictionPolicy = "lru",
         mem_util: float = 0.9,
+        host_blocks: int = 0,
+        pin_cap_fraction: float = 1.0,
+        pressure_rule: PressureRule | None = None,
     ) -> None:
+        """`host_blocks`: a host-memory tier of that many blocks (0: none).
+        `pin_cap_fraction`: pinned blocks stay within this fraction of the KV.
+        `pressure_rule`: how to make room (kvcache.pressure); None keeps the engine's
+        own rule (drop the latest pin while at most one request runs, else preempt the
+        most recently admitted)."""
         if not 1 <= max_num_seqs < max_batched_tokens:
             raise ValueError(
                 f"need 1 <= max_num_seqs < max_batched_tokens, got {max_num_seqs}, "
@@ -64,10 +82,11 @@ class SimulatedEngine:
         self.seed = seed
         if kv_blocks is None:
             kv_blocks = perf.kv_capacity_tokens(mem_util) // block_size
-        self.kv = KVCacheManager(kv_blocks, block_size, eviction)
-        self._pins = PinTable(self.kv, worker_id)
+        self.kv = KVCacheManager(kv_blocks, block_size, eviction, host_blocks)
+        self.pins = PinSet(self.kv, pin_cap_fraction)
         self._sched = Scheduler(
-            self.kv, self._pins, self._respond, max_num_seqs, max_batched_tokens
+            self.kv, self.pins, self._respond, max_num_seqs, max_batched_tokens, worker_id,
+            pressure_rule,
         )
         self._decode_costs: dict[int, DecodeCost] = {}  # by batch size
         self._order = 0
@@ -115,17 +134,27 @@ class SimulatedEngine:
     # -- the step ------------------------------------------------------------------------
 
     def step(self, now: float, horizon: float | None = None) -> StepResult:
-        events = self._pins.expire(now)
+        events = self.expire_pins(now)
         if not self._sched.has_work():
             return StepResult(0.0, events, iterations=0)
         if horizon is not None:
             # Iterations start before the next event and before the next pin deadline
             # (pins expire at iteration starts).
-            stop = min(horizon, self._pins.next_deadline())
+            stop = min(horizon, self._next_expiry(now))
             iterations = self._fusable_iterations(now, stop)
             if iterations > 1:
                 return self._run_decodes(now, stop, iterations, events)
         return self._iterate(now, events)
+
+    def _next_expiry(self, now: float) -> float:
+        """When the next pin can expire. Pins already due (after `expire_pins(now)`)
+        belong to sessions whose request waits here, and stay until it is admitted,
+        which no pure-decode run does: skip them."""
+        deadline = self.pins.next_deadline()
+        if deadline > now:
+            return deadline
+        pins = self.pins
+        return min((p.until for s in pins if (p := pins.get(s)).until > now), default=math.inf)
 
     def _iterate(self, now: float, events: list[EngineEvent]) -> StepResult:
         """One iteration of any kind: decodes, prefill chunks, admissions."""
@@ -136,6 +165,8 @@ class SimulatedEngine:
             batch.tokens, batch.pairs, num_decode, sched.decode.advance(),
             num_decode + len(batch.chunks),
         )
+        if batch.reloaded:
+            duration += self.perf.reload_time(batch.reloaded)
         end = now + duration
         if batch.preempted:
             events += [Preempted(s.rid, s.req.session_id, self.worker_id, end, "kv_full")
@@ -217,20 +248,38 @@ class SimulatedEngine:
     # -- pins -------------------------------------------------------------------------
 
     def pin(self, session_id: str, prefix: TokenChain, until: float, now: float) -> int:
-        return self._pins.pin(session_id, prefix, until, now)
+        return self.pins.pin(session_id, prefix, until, now).blocks
 
     def unpin(self, session_id: str, now: float) -> None:
-        self._pins.unpin(session_id, now)
+        self.pins.unpin(session_id, now)
 
     def release(self, session_id: str, now: float) -> None:
-        self._pins.unpin(session_id, now)
+        self.pins.unpin(session_id, now, "program_end")
 
     def expire_pins(self, now: float) -> list[EngineEvent]:
-        """Drop pins whose deadline is <= now (step calls this first); one PinExpired
-        (at `now`) per pin dropped."""
-        return self._pins.expire(now)
+        """Drop pins whose deadline is <= now (step calls this first), except those of
+        sessions whose next request waits here; one PinExpired (at `now`) per pin
+        dropped."""
+        if not self.pins:
+            return []
+        released = self.pins.expire(now, self._sched.waiting_sessions)
+        return [PinExpired(r.session_id, self.worker_id, now) for r in released]
 
     # -- reading ------------------------------------------------------------------------
+
+    @property
+    def decode_step_time(self) -> float:
+        """A decode iteration of the running batch as it stands (the forward pass a
+        swap can hide behind); the shortest iteration when nothing decodes."""
+        size = self._sched.decode.size
+        if not size:
+            return self.min_iteration_time
+        return self.perf.step_time_totals(0, 0, size, self._sched.decode.context + size, size)
+
+    @property
+    def running_context_tokens(self) -> int:
+        """KV tokens of the decoding batch (what a recompute or swap would stall)."""
+        return self._sched.decode.context
 
     def cached_prefix_tokens(self, prefix: TokenChain) -> int:
         return self.kv.match(prefix).tokens
@@ -251,5 +300,5 @@ class SimulatedEngine:
     def check_bookkeeping(self) -> None:
         """The engine's own invariants, without the KV pool walk (cheap enough to run
         after every step of a long test). Raises AssertionError listing them."""
-        problems = self._sched.violations() + self._pins.violations()
+        problems = self._sched.violations() + self.pins.violations()
         assert not problems, "; ".join(problems)

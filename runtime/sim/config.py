@@ -5,7 +5,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kvcache.eviction import eviction_policy_names
 from runtime.core.queues import QUEUE_POLICIES
+from runtime.core.retention import ttl_policy_names
 from runtime.core.router import ROUTERS
 
 
@@ -41,6 +43,18 @@ class SimConfig(BaseModel):
     check_integrity: bool = True
     """Verify every engine's KV accounting when the run ends (O(blocks) per worker; the
     benchmark turns it off to time the simulation alone)."""
+    ttl: str | None = None
+    """TTL policy for KV across tool calls (runtime.core.retention: none, fixed,
+    continuum, infercept, thunderagent, agentrt); None: no retention, as before."""
+    eviction: str = "lru"
+    """Eviction over free cached blocks: lru, workflow_aware, belady (oracle)."""
+    host_tier: Literal["off", "on", "auto"] = "off"
+    """A host-memory KV tier per worker; auto: on when reloading a context beats
+    recomputing it on this model and GPU."""
+    host_fraction: float = Field(0.5, gt=0, le=1)
+    """Share of the server's host memory the tier gets, when on."""
+    admission_interval_s: float = Field(1.0, gt=0)
+    """ThunderAgent admission: how often it re-plans (ttl "thunderagent" only)."""
     fuse_decode: bool = True
     """Let engines run several decode iterations per event when nothing can interleave
     (identical results, far fewer events)."""
@@ -50,6 +64,20 @@ class SimConfig(BaseModel):
     def _queue(cls, v: str) -> str:
         if v not in QUEUE_POLICIES:
             raise ValueError(f"unknown queue policy {v!r}; valid: {sorted(QUEUE_POLICIES)}")
+        return v
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, v: str | None) -> str | None:
+        if v is not None and v not in ttl_policy_names():
+            raise ValueError(f"unknown TTL policy {v!r}; valid: {ttl_policy_names()}")
+        return v
+
+    @field_validator("eviction")
+    @classmethod
+    def _eviction(cls, v: str) -> str:
+        if v not in eviction_policy_names():
+            raise ValueError(f"unknown eviction policy {v!r}; valid: {eviction_policy_names()}")
         return v
 
     @field_validator("router")

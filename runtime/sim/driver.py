@@ -9,9 +9,11 @@ The same objects the Ray runtime drives are driven here by a heap of events:
                 more work and steps again while it has any
     TOOL_DONE   a tool call's sampled duration has passed: the next turn is submitted
     SAMPLE      KV use and queue lengths are recorded
+    ADMISSION_TICK  ThunderAgent admission re-plans (ttl "thunderagent" only)
 
 Nothing here decides anything: routing, queueing and batching are the core's and the
-engine's. Identical inputs and seeds give identical results.
+engine's; what to keep across tool calls is the TTL policy's (`runtime.sim.retention`).
+Identical inputs and seeds give identical results.
 """
 from __future__ import annotations
 
@@ -24,25 +26,47 @@ import numpy as np
 
 from programs.workloads.spec import ProgramSpec
 from runtime.core.messages import LLMRequest, RequestDone
+from runtime.core.retention import ThunderAgentTTL
 from runtime.core.scheduler import Scheduler
 from runtime.engines.factory import EngineFactory
+from runtime.engines.perf_model import PerfModel
 from runtime.engines.simulated import SimulatedEngine
+from runtime.sim.admission import AdmissionGate
 from runtime.sim.bounds import program_lower_bound
 from runtime.sim.config import SimConfig
-from runtime.sim.events import ARRIVE, SAMPLE, STEP_END, TOOL_DONE, EventQueue
+from runtime.sim.events import ADMISSION_TICK, ARRIVE, SAMPLE, STEP_END, TOOL_DONE, EventQueue
 from runtime.sim.horizon import Horizons
 from runtime.sim.metrics import Recorder, SimResult
 from runtime.sim.player import DoneOutcome, ProgramPlayer
+from runtime.sim.retention import Retention
+
+# A context length at which `host_tier="auto"` compares reload with recompute.
+HOST_TIER_PROBE_TOKENS = 8192
+
+
+def host_tier_on(cfg: SimConfig, perf: PerfModel) -> bool:
+    """Whether the workers get a host-memory KV tier under `cfg.host_tier`."""
+    if cfg.host_tier == "auto":
+        n = HOST_TIER_PROBE_TOKENS
+        return perf.reload_time(n) < perf.recompute_time(n)
+    return cfg.host_tier == "on"
 
 
 class Simulation:
     def __init__(self, programs: Iterable[ProgramSpec], config: SimConfig | None = None) -> None:
         self.cfg = cfg = config or SimConfig()
+        perf = PerfModel(cfg.model, cfg.gpu, cfg.tp)
         self.factory = EngineFactory(
             model=cfg.model, gpu=cfg.gpu, tp=cfg.tp, block_size=cfg.block_size,
             max_num_seqs=cfg.max_num_seqs, max_batched_tokens=cfg.max_batched_tokens,
-            kv_blocks=cfg.kv_blocks, seed=cfg.seed)
-        self.perf = self.factory.perf_model()
+            kv_blocks=cfg.kv_blocks, seed=cfg.seed, ttl=cfg.ttl, eviction=cfg.eviction,
+            host_fraction=cfg.host_fraction if host_tier_on(cfg, perf) else 0.0)
+        self.perf = perf
+        self.retention = Retention(cfg.ttl)
+        policy = self.retention.policy
+        self.gate = AdmissionGate(policy.admission, cfg.admission_interval_s) if isinstance(
+            policy, ThunderAgentTTL) else None
+        self._home: dict[str, str] = {}  # session id -> worker that ran its latest call
         self.programs = list(programs)
         self.scheduler = Scheduler(cfg.queue, cfg.router, cfg.dispatch_window,
                                    record=cfg.record_decisions)
@@ -68,19 +92,26 @@ class Simulation:
         self._step_event[worker_id] = None
         self._min_iteration = engine.min_iteration_time  # same model on every worker
         self.scheduler.add_worker(worker_id)
+        self.retention.attach(engine)
+        if self.gate is not None:
+            self.gate.admission.add_worker(
+                worker_id, engine.kv.capacity_blocks * engine.block_size)
 
     # -- running -------------------------------------------------------------------
     def run(self) -> SimResult:
         start = time.perf_counter()
         self._schedule_arrivals()
         self.queue.push(0.0, SAMPLE, None)
+        if self.gate is not None:
+            self._push_external(0.0, ADMISSION_TICK, None)
         handlers = {ARRIVE: self._on_arrive, STEP_END: self._on_step_end,
-                    TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample}
+                    TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample,
+                    ADMISSION_TICK: self._on_admission_tick}
         queue = self.queue
         while queue:
             self.now, kind, payload = queue.pop()
             self._events += 1
-            if kind == ARRIVE or kind == TOOL_DONE:
+            if kind == ARRIVE or kind == TOOL_DONE or kind == ADMISSION_TICK:
                 self.horizons.external_popped()
             handlers[kind](payload)
         if self.cfg.check_integrity:
@@ -109,6 +140,9 @@ class Simulation:
     def _on_arrive(self, spec: ProgramSpec) -> None:
         self._running_programs += 1
         _, requests = self.player.start(spec, self.now)
+        if self.gate is not None:
+            self.gate.arrived(spec.program_id, requests, self.now)
+            return
         for request in requests:
             self._submit(request)
 
@@ -126,7 +160,18 @@ class Simulation:
         self._start_step(worker_id)
 
     def _on_tool_done(self, session_id: str) -> None:
-        self._follow(session_id, self.player.after_tool(session_id, self.now))
+        step = self.player.step_of(session_id)
+        turn = step.spec.turns[step.turn]
+        outcome = self.player.after_tool(session_id, self.now)
+        self.retention.tool_finished(self._engine_of(session_id), step, turn.tool,
+                                     turn.tool_duration, not outcome.step_finished)
+        self._follow(session_id, outcome)
+
+    def _on_admission_tick(self, _payload) -> None:
+        for request in self.gate.tick(self.now):
+            self._submit(request)
+        if self._running_programs or self._waiting_programs:
+            self._push_external(self.now + self.gate.interval_s, ADMISSION_TICK, None)
 
     def _on_sample(self, _payload) -> None:
         stats = [e.stats() for e in self.engines.values()]
@@ -141,8 +186,17 @@ class Simulation:
 
     # -- programs ------------------------------------------------------------------
     def _on_request_done(self, done: RequestDone) -> None:
+        arrival = self._arrivals[done.request_id]
         outcome = self.player.on_done(done, self.now)
         self._record_request(done, outcome)
+        step, engine = outcome.step, self.engines[done.worker_id]
+        self._home[done.session_id] = done.worker_id
+        self.retention.request_done(engine, done, step.context_before, arrival)
+        if outcome.tool_duration is not None:
+            tool = step.spec.turns[step.turn].tool
+            self.retention.tool_started(engine, step, tool, outcome.tool_duration, self.now)
+            if self.gate is not None:
+                self.gate.acting(done.program_id, step.chain.num_tokens, self.now)
         self._follow(done.session_id, outcome)
 
     def _follow(self, session_id: str, outcome: DoneOutcome) -> None:
@@ -153,14 +207,20 @@ class Simulation:
             worker_id = self.scheduler.forget_session(session_id)
             if worker_id is not None and worker_id in self.engines:
                 self.engines[worker_id].release(session_id, self.now)
+            self.retention.step_finished(self._engine_of(session_id), session_id)
+            self._home.pop(session_id, None)
         for request in outcome.new_requests:
-            self._submit(request)
+            if self.gate is None or self.gate.pending(request, self.now):
+                self._submit(request)
         if outcome.program_finished:
             self._finish_program(outcome)
 
     def _finish_program(self, outcome: DoneOutcome) -> None:
         run = outcome.step.program
         self._running_programs -= 1
+        self.retention.program_finished(run.spec.program_id)
+        if self.gate is not None:
+            self.gate.finished(run.spec.program_id)
         self.rec.program(run.spec.program_id, run.spec.tenant, arrival=run.arrival,
                          finished=self.now,
                          lower_bound=program_lower_bound(run.spec, self.perf))
@@ -180,7 +240,16 @@ class Simulation:
     def _submit(self, request: LLMRequest) -> None:
         self._arrivals[request.request_id] = self.now
         worker_id = self.scheduler.submit(request, self.now)
+        self.retention.submitted(self._engine_of(request.session_id),
+                                 self.player.step_of(request.session_id), self.now)
+        if self.gate is not None:
+            self.gate.submitted(request, worker_id, self.now)
         self._pump(worker_id)
+
+    def _engine_of(self, session_id: str) -> SimulatedEngine | None:
+        """The engine that ran the session's latest call (None before its first)."""
+        worker_id = self._home.get(session_id)
+        return self.engines.get(worker_id) if worker_id is not None else None
 
     def _push_external(self, time: float, kind: int, payload) -> None:
         """Arrivals and tool completions: the events that can submit work."""

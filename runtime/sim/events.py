@@ -9,11 +9,12 @@ import heapq
 import itertools
 from typing import Any
 
-# Event kinds, in the order they are handled when timestamps tie.
+# Event kinds (events of equal time pop in push order).
 ARRIVE = 0
 STEP_END = 1
 TOOL_DONE = 2
 SAMPLE = 3
+ADMISSION_TICK = 4  # ThunderAgent admission interval (runtime.sim.admission)
 
 
 class EventQueue:

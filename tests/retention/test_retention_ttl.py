@@ -80,8 +80,8 @@ def test_agentrt_soft_pin_is_full_until_the_median_then_follows_survival():
 def test_agentrt_values_a_pin_by_the_rebuild_it_saves_per_token():
     durations = make_durations(ONE_TO_TEN, min_samples=10)
     recompute = AgentRTTTL().decide(make_request(context=1000, recompute_s=2.0), durations)
-    reload = AgentRTTTL().decide(make_request(context=1000, recompute_s=2.0, reload_s=0.1),
-                                 durations)
+    reload = AgentRTTTL().decide(make_request(context=1000, recompute_s=2.0, reload_s=0.1,
+                                              batch_tokens=100_000), durations)
     assert (recompute.value, reload.value) == pytest.approx((2e-3, 1e-4))
 
 
@@ -91,6 +91,16 @@ def test_agentrt_offloads_tools_predicted_to_outlast_any_pin_when_reload_is_chea
     with_host = policy.decide(make_request("build", reload_s=0.1), durations)
     without = policy.decide(make_request("build"), durations)
     assert (with_host.action, without.action) == ("offload", "drop")
+
+
+def test_agentrt_leaves_a_long_wait_to_the_host_tier_when_holding_costs_more():
+    durations = make_durations(ONE_TO_TEN, min_samples=10)  # median 5 s
+    # holding 1000 tokens for 5 s (5000) vs a 0.1 s reload stalling 1000 + 9000 tokens
+    # twice (2000): swap is cheaper; with a 100x larger batch, holding is.
+    small = AgentRTTTL().decide(make_request(reload_s=0.1, batch_tokens=9000), durations)
+    large = AgentRTTTL().decide(make_request(reload_s=0.1, batch_tokens=900_000), durations)
+    assert (small.action, large.action) == ("drop", "soft")
+    assert "host reload" in small.reason
 
 
 def test_agentrt_drops_on_the_last_step_and_cold_pins_an_unknown_tool():

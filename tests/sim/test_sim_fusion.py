@@ -20,6 +20,17 @@ def run(programs, **config):
     ("bfcl", {"workers": 2, "arrival": "poisson", "rate": 2.0}),
     # a small KV cache: half the prompt tokens re-prefilled after evictions
     ("swe", {"workers": 2, "concurrency": 24, "kv_blocks": 6000}),
+    # KV retention: pins expire inside the engines (their deadlines cap fused runs)
+    ("swe", {"workers": 2, "concurrency": 24, "kv_blocks": 6000, "ttl": "fixed"}),
+    ("remote", {"workers": 2, "concurrency": 24, "kv_blocks": 6000, "ttl": "continuum"}),
+    ("swe", {"workers": 2, "concurrency": 24, "kv_blocks": 6000, "ttl": "agentrt",
+             "host_tier": "on"}),
+    ("swe", {"workers": 2, "concurrency": 24, "kv_blocks": 6000, "ttl": "infercept",
+             "host_tier": "on"}),
+    ("swe", {"workers": 2, "concurrency": 24, "kv_blocks": 6000, "ttl": "thunderagent"}),
+    ("dag", {"workers": 2, "concurrency": 12, "kv_blocks": 6000, "ttl": "agentrt",
+             "eviction": "workflow_aware"}),
+    ("swe", {"workers": 2, "concurrency": 24, "kv_blocks": 6000, "eviction": "belady"}),
 ])
 def test_fused_and_single_steps_give_identical_runs(workload, config):
     programs = generate(workload, 40, seed=11)

@@ -2,6 +2,9 @@
 
     last step                      -> drop (nobody comes back)
     predicted end >= max_pin_s     -> offload if reload beats recompute, else drop
+    reload beats recompute and holding costs more than a swap
+                                   -> drop: the blocks stay cached while there is room
+                                      and go to host memory when evicted
     otherwise                      -> soft pin:
         weight 1 until the predicted end (the tool's `full_quantile`, median by default),
         then S(t) = P(tool still running after t), and 0 (expiry) once S < min_weight
@@ -57,6 +60,9 @@ class AgentRTTTL(TTLPolicy):
                 return PinDecision.offload(now, f"predicted end {full:.3g} s: reload beats "
                                                 f"recompute")
             return PinDecision.drop(now, f"predicted end {full:.3g} s >= {self.max_pin_s:g} s")
+        if engine.reload_beats_recompute and self._swap_is_cheaper(request, full):
+            return PinDecision.drop(now, f"predicted end {full:.3g} s: a host reload costs "
+                                         f"less than holding the memory")
         until = now + min(max(fade, full), self.max_pin_s)
         weight = SurvivalWeight(now, now + full, until, partial(durations.survival, tool))
         value = engine.rebuild_s / max(1, request.context_tokens)
@@ -64,3 +70,12 @@ class AgentRTTTL(TTLPolicy):
             value = 0.0
         return PinDecision.soft(until, weight, value,
                                 f"soft pin: full {full:.3g} s, fades until {until - now:.3g} s")
+
+    @staticmethod
+    def _swap_is_cheaper(request: PinRequest, full: float) -> bool:
+        """InferCept's waste comparison for the time the tool is predicted to run:
+        holding C tokens for `full` seconds against reloading them once, which stalls
+        the running batch and the session (C_batch + C tokens) for the reload time,
+        counted twice as InferCept does (out and back in)."""
+        e, c = request.engine, request.context_tokens
+        return full * c > 2 * e.reload_s * (e.batch_tokens + c)

@@ -92,6 +92,13 @@ class ThunderAgentAdmission:
         p.pending = True
         return not p.paused
 
+    def placed(self, program_id: str, worker_id: str) -> None:
+        """The program's calls run on `worker_id` (the router's choice may differ from
+        the plan's): its load counts there from now on."""
+        p = self._programs.get(program_id)
+        if p is not None:
+            p.worker = worker_id
+
     def finished(self, program_id: str) -> None:
         self._programs.pop(program_id, None)
 

@@ -1,0 +1,20 @@
+"""Every named policy set of the benchmark is a valid simulator configuration."""
+from __future__ import annotations
+
+import pytest
+
+from runtime.bench.policies import POLICY_SETS, RETENTION_SETS, policy_set
+from runtime.sim.config import SimConfig
+
+
+@pytest.mark.parametrize("name", sorted(POLICY_SETS))
+def test_each_policy_set_is_a_valid_config(name):
+    SimConfig(**policy_set(name))
+
+
+def test_the_retention_comparison_covers_the_published_policies_and_agentrt():
+    ttls = [POLICY_SETS[name].get("ttl") for name in RETENTION_SETS]
+    assert ttls == [None, "fixed", "continuum", "infercept", "thunderagent", "agentrt"]
+    assert policy_set("agentrt-kv")["host_tier"] == "auto"
+    with pytest.raises(ValueError, match="vllm-rr"):
+        policy_set("magic")
