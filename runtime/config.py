@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.core.budget import Price
-from runtime.core.queues import QUEUE_POLICIES
-from runtime.core.router import ROUTERS
+from runtime.core.names import QueueName, RouterName
 
 # Illustrative list prices (USD per million tokens) for hosted open-weight models;
 # used for budgets in USD when the user gives none.
@@ -32,9 +31,9 @@ class RuntimeConfig(BaseModel):
     """Tensor-parallel degree of one worker."""
     time_scale: float = Field(1.0, gt=0)
     """Wall seconds per simulated GPU second (0.1 runs the GPU ten times faster)."""
-    queue: str = "program_fcfs"
+    queue: QueueName = "program_fcfs"
     """Queue policy: which waiting call a worker gets next."""
-    router: str = "sticky"
+    router: RouterName = "sticky"
     """Routing policy: which worker a call goes to."""
     dispatch_window: int = Field(8, ge=1)
     """Calls a worker may hold beyond those it runs; the rest wait in the scheduler."""
@@ -56,17 +55,3 @@ class RuntimeConfig(BaseModel):
     """Keep the scheduler's dispatch log (`Runtime.dispatch_log()`): every (worker,
     request) decision in order, to compare runs and drivers (grows with every call)."""
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
-
-    @field_validator("queue")
-    @classmethod
-    def _known_queue(cls, value: str) -> str:
-        if value not in QUEUE_POLICIES:
-            raise ValueError(f"unknown queue policy {value!r}; valid: {sorted(QUEUE_POLICIES)}")
-        return value
-
-    @field_validator("router")
-    @classmethod
-    def _known_router(cls, value: str) -> str:
-        if value not in ROUTERS:
-            raise ValueError(f"unknown router {value!r}; valid: {sorted(ROUTERS)}")
-        return value

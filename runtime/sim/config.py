@@ -3,12 +3,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from kvcache.eviction import eviction_policy_names
-from runtime.core.queues import QUEUE_POLICIES
-from runtime.core.retention import ttl_policy_names
-from runtime.core.router import ROUTERS
+from runtime.core.names import EvictionName, QueueName, RouterName, TTLName
 
 
 class SimConfig(BaseModel):
@@ -24,8 +21,8 @@ class SimConfig(BaseModel):
     block_size: int = Field(16, ge=1)
     max_num_seqs: int = Field(256, ge=1)
     max_batched_tokens: int = Field(8192, ge=16)
-    queue: str = "program_fcfs"
-    router: str = "sticky"
+    queue: QueueName = "program_fcfs"
+    router: RouterName = "sticky"
     dispatch_window: int = Field(8, ge=1)
     arrival: Literal["closed", "poisson", "trace"] = "closed"
     """closed: keep `concurrency` programs in flight; poisson: `rate` programs per second;
@@ -43,10 +40,10 @@ class SimConfig(BaseModel):
     check_integrity: bool = True
     """Verify every engine's KV accounting when the run ends (O(blocks) per worker; the
     benchmark turns it off to time the simulation alone)."""
-    ttl: str | None = None
+    ttl: TTLName | None = None
     """TTL policy for KV across tool calls (runtime.core.retention: none, fixed,
     continuum, infercept, thunderagent, agentrt); None: no retention, as before."""
-    eviction: str = "lru"
+    eviction: EvictionName = "lru"
     """Eviction over free cached blocks: lru, workflow_aware, belady (oracle)."""
     host_tier: Literal["off", "on", "auto"] = "off"
     """A host-memory KV tier per worker; auto: on when reloading a context beats
@@ -58,31 +55,3 @@ class SimConfig(BaseModel):
     fuse_decode: bool = True
     """Let engines run several decode iterations per event when nothing can interleave
     (identical results, far fewer events)."""
-
-    @field_validator("queue")
-    @classmethod
-    def _queue(cls, v: str) -> str:
-        if v not in QUEUE_POLICIES:
-            raise ValueError(f"unknown queue policy {v!r}; valid: {sorted(QUEUE_POLICIES)}")
-        return v
-
-    @field_validator("ttl")
-    @classmethod
-    def _ttl(cls, v: str | None) -> str | None:
-        if v is not None and v not in ttl_policy_names():
-            raise ValueError(f"unknown TTL policy {v!r}; valid: {ttl_policy_names()}")
-        return v
-
-    @field_validator("eviction")
-    @classmethod
-    def _eviction(cls, v: str) -> str:
-        if v not in eviction_policy_names():
-            raise ValueError(f"unknown eviction policy {v!r}; valid: {eviction_policy_names()}")
-        return v
-
-    @field_validator("router")
-    @classmethod
-    def _router(cls, v: str) -> str:
-        if v not in ROUTERS:
-            raise ValueError(f"unknown router {v!r}; valid: {sorted(ROUTERS)}")
-        return v
