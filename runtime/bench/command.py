@@ -29,6 +29,9 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=16,
                         help="closed loop: programs in flight per worker (default 16)")
     parser.add_argument("--rate", type=float, help="poisson: programs per second")
+    parser.add_argument("--tenants", type=int, default=1,
+                        help="split the programs among tenants of different loads "
+                        "(3: 60%%/30%%/10%%); SLO attainment is reported per tenant")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench", help="where result.json, table.md "
                         "and the plots go")
@@ -75,4 +78,5 @@ def _bench_spec(args: argparse.Namespace) -> BenchSpec:
         sim["rate"] = args.rate
     return BenchSpec(workloads=[w for w in args.workload.split(",") if w], policies=policies,
                      workers=workers, programs=args.programs, seed=args.seed,
-                     trace=args.trace, concurrency_per_worker=args.concurrency, sim=sim)
+                     trace=args.trace, concurrency_per_worker=args.concurrency, sim=sim,
+                     tenants=args.tenants)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import resource
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 from typing import Any, Sequence
 
 from programs.workloads import ProgramSpec, generate, load_trace
@@ -42,6 +44,9 @@ class BenchSpec:
     """Closed loop: programs in flight per worker (the cell's concurrency scales with it)."""
     sim: dict[str, Any] = field(default_factory=dict)
     """Other SimConfig fields shared by every cell (model, gpu, tp, arrival, ...)."""
+    tenants: int = 1
+    """Split the programs among this many tenants of different loads (see
+    `tenant_shares`); 1 leaves them as generated."""
 
 
 def load_programs(workload: str, spec: BenchSpec, workers: int) -> list[ProgramSpec]:
@@ -55,6 +60,28 @@ def load_programs(workload: str, spec: BenchSpec, workers: int) -> list[ProgramS
         n = math.ceil(spec.oversub_multiple * capacity / context)
         return generate(workload, n, spec.seed, context_tokens=context)
     return generate(workload, spec.programs, spec.seed)
+
+
+def tenant_shares(n: int) -> list[float]:
+    """Each tenant's share of the programs: 60% / 30% / 10% for three tenants, halving
+    from one tenant to the next otherwise."""
+    if n == 3:
+        return [0.6, 0.3, 0.1]
+    weights = [0.5 ** i for i in range(n)]
+    return [w / sum(weights) for w in weights]
+
+
+def assign_tenants(programs: list[ProgramSpec], n: int, seed: int) -> list[ProgramSpec]:
+    """The programs split among tenants t0..t{n-1} by `tenant_shares` (exact counts,
+    shuffled by `seed` so each tenant's programs spread over the run)."""
+    if n <= 1:
+        return programs
+    shares = tenant_shares(n)
+    counts = [int(round(s * len(programs))) for s in shares]
+    counts[0] += len(programs) - sum(counts)
+    labels = np.repeat(np.arange(n), counts)
+    np.random.default_rng(seed).shuffle(labels)
+    return [replace(p, tenant=f"t{int(t)}") for p, t in zip(programs, labels)]
 
 
 def kv_capacity_tokens(spec: BenchSpec) -> int:
@@ -71,7 +98,8 @@ def run_bench(spec: BenchSpec, progress=None) -> list[Cell]:
     cells = []
     for workload in workloads:
         for workers in spec.workers:
-            programs = load_programs(workload, spec, workers)
+            programs = assign_tenants(load_programs(workload, spec, workers), spec.tenants,
+                                      spec.seed)
             for policy in spec.policies:
                 config = SimConfig(**{"concurrency": spec.concurrency_per_worker * workers,
                                       **spec.sim, **policy_set(policy), "workers": workers,

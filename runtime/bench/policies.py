@@ -23,6 +23,17 @@ queueing, session-affinity routing and LRU eviction:
                     under pressure) and a host tier where reload beats recompute
     agentrt-kv-gpu  agentrt-kv without the host tier (ablation)
 
+Program-level scheduling across workers (ALGORITHMS.md sections 3-4, issue 5), against
+`vllm-sticky` (request FCFS + LRU + sticky: SAGA's baseline) and `vllm-rr`:
+
+    agentrt-sched   agentrt's default: ATLAS program-level queueing (least attained
+                    critical-path service), sticky session affinity, work stealing
+                    between workers, and agentrt-kv's retention (soft pins, host tier
+                    where reload beats recompute)
+    agentrt-fair    the same with Agent Fair Share across tenants and its preemption
+                    (multi-tenant SLOs)
+    agentrt-sched-fcfs  agentrt-sched with program FCFS instead of ATLAS (ablation)
+
 Eviction over free cached blocks (ALGORITHMS.md section 2), on `vllm-sticky`:
 
     vllm-sticky-workflow  workflow-aware eviction (SAGA, reconstructed)
@@ -44,6 +55,12 @@ POLICY_SETS: dict[str, dict[str, Any]] = {
     "agentrt-kv": {"queue": "program_fcfs", "router": "sticky", "ttl": "agentrt",
                    "host_tier": "auto"},
     "agentrt-kv-gpu": {"queue": "program_fcfs", "router": "sticky", "ttl": "agentrt"},
+    "agentrt-sched": {"queue": "atlas", "router": "sticky", "stealing": True,
+                      "ttl": "agentrt", "host_tier": "auto"},
+    "agentrt-fair": {"queue": "fair_share", "router": "sticky", "stealing": True,
+                     "preemption": True, "ttl": "agentrt", "host_tier": "auto"},
+    "agentrt-sched-fcfs": {"queue": "program_fcfs", "router": "sticky", "stealing": True,
+                           "ttl": "agentrt", "host_tier": "auto"},
     "vllm-sticky-workflow": {"queue": "request_fcfs", "router": "sticky",
                              "eviction": "workflow_aware"},
     "vllm-sticky-belady": {"queue": "request_fcfs", "router": "sticky", "eviction": "belady"},
@@ -52,6 +69,11 @@ POLICY_SETS: dict[str, dict[str, Any]] = {
 # The sets one `agentrt bench --policies` run compares for KV retention (issue 4).
 RETENTION_SETS = ("vllm-sticky", "fixed-pin", "continuum", "infercept", "thunderagent",
                   "agentrt-kv")
+
+
+# The sets one `agentrt bench --policies` run compares for scheduling (issue 5).
+SCHEDULING_SETS = ("vllm-rr", "vllm-sticky", "agentrt-kv", "agentrt-sched",
+                   "agentrt-sched-fcfs", "agentrt-fair")
 
 
 def policy_set(name: str) -> dict[str, Any]:

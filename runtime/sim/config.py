@@ -1,7 +1,7 @@
 """Simulation settings: the cluster, the policies and the arrival process."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,21 @@ class SimConfig(BaseModel):
     queue: QueueName = "program_fcfs"
     router: RouterName = "sticky"
     dispatch_window: int = Field(8, ge=1)
+    queue_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of the queue policy (e.g. fair_share's `delta`)."""
+    router_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of the router (e.g. dualmap's SLO)."""
+    stealing: bool = False
+    """Work stealing between workers (runtime.core.stealing)."""
+    steal_options: dict[str, Any] = Field(default_factory=dict)
+    """StealConfig fields (low_mark, high_mark, max_steal, ...)."""
+    preemption: bool = False
+    """Abort the calls the queue policy recalls (plas, atlas, fair_share) at step ends."""
+    worker_changes: list[tuple[float, Literal["add", "remove"], str]] = Field(
+        default_factory=list)
+    """(time, "add" | "remove", worker id): workers joining or leaving mid-run."""
+    slo_factor: float = Field(5.0, gt=0)
+    """A program meets its SLO when its JCT <= slo_factor x its lower bound (metrics)."""
     arrival: Literal["closed", "poisson", "trace"] = "closed"
     """closed: keep `concurrency` programs in flight; poisson: `rate` programs per second;
     trace: the arrival times the programs carry."""

@@ -10,6 +10,14 @@ The same objects the Ray runtime drives are driven here by a heap of events:
     TOOL_DONE   a tool call's sampled duration has passed: the next turn is submitted
     SAMPLE      KV use and queue lengths are recorded
     ADMISSION_TICK  ThunderAgent admission re-plans (ttl "thunderagent" only)
+    WORKER_CHANGE   a worker joins or leaves mid-run (`SimConfig.worker_changes`)
+
+With `stealing` on, workers short of work steal queued calls (inside the scheduler's
+`take`); the driver asks for them (`Scheduler.thieves`) only after the events that can
+submit work (arrivals, tool completions, finished calls, worker changes), the same
+moments the fused-decode horizon (`runtime.sim.horizon`) is built on, and releases the
+sessions that left a worker there. With `preemption` on, each step end first aborts the
+calls the queue policy recalls.
 
 Nothing here decides anything: routing, queueing and batching are the core's and the
 engine's; what to keep across tool calls is the TTL policy's (`runtime.sim.retention`).
@@ -28,13 +36,16 @@ from programs.workloads.spec import ProgramSpec
 from runtime.core.messages import LLMRequest, RequestDone
 from runtime.core.retention import ThunderAgentTTL
 from runtime.core.scheduler import Scheduler
+from runtime.core.stealing import StealConfig
 from runtime.engines.factory import EngineFactory
 from runtime.engines.perf_model import PerfModel
 from runtime.engines.simulated import SimulatedEngine
 from runtime.sim.admission import AdmissionGate
 from runtime.sim.bounds import program_lower_bound
 from runtime.sim.config import SimConfig
-from runtime.sim.events import ADMISSION_TICK, ARRIVE, SAMPLE, STEP_END, TOOL_DONE, EventQueue
+from runtime.sim.events import (
+    ADMISSION_TICK, ARRIVE, SAMPLE, STEP_END, TOOL_DONE, WORKER_CHANGE, EventQueue,
+)
 from runtime.sim.horizon import Horizons
 from runtime.sim.metrics import Recorder, SimResult
 from runtime.sim.player import DoneOutcome, ProgramPlayer
@@ -68,8 +79,14 @@ class Simulation:
             policy, ThunderAgentTTL) else None
         self._home: dict[str, str] = {}  # session id -> worker that ran its latest call
         self.programs = list(programs)
-        self.scheduler = Scheduler(cfg.queue, cfg.router, cfg.dispatch_window,
-                                   record=cfg.record_decisions)
+        self.scheduler = Scheduler(
+            cfg.queue, cfg.router, cfg.dispatch_window, record=cfg.record_decisions,
+            queue_options=cfg.queue_options, router_options=cfg.router_options,
+            stealing=StealConfig(**cfg.steal_options) if cfg.stealing else None, cost=perf)
+        self._stealing = cfg.stealing
+        self._retired_busy = 0.0  # busy time of workers removed mid-run
+        self.rerouted = 0  # calls re-routed off removed workers
+        self.moves = 0  # sessions released on a worker because their calls were stolen
         self.engines: dict[str, SimulatedEngine] = {}
         self._step_event: dict[str, int | None] = {}
         # Per worker: (end of its pending step, whether that step finishes a call).
@@ -97,6 +114,23 @@ class Simulation:
             self.gate.admission.add_worker(
                 worker_id, engine.kv.capacity_blocks * engine.block_size)
 
+    def remove_worker(self, worker_id: str) -> list[LLMRequest]:
+        """Take a worker out mid-run: its engine (KV, running calls) is gone; the core
+        routes its queued and in-flight calls again (in-flight ones restart). Returns
+        the re-routed calls."""
+        if self.gate is not None:
+            raise ValueError("worker changes are not supported with ThunderAgent admission")
+        moved = self.scheduler.remove_worker(worker_id, self.now)
+        handle = self._step_event.pop(worker_id)
+        if handle is not None:
+            self.queue.cancel(handle)
+        self._pending.pop(worker_id, None)
+        engine = self.engines.pop(worker_id)
+        self._retired_busy += engine.stats().busy_time
+        self.horizons.forget(worker_id)
+        self.rerouted += len(moved)
+        return moved
+
     # -- running -------------------------------------------------------------------
     def run(self) -> SimResult:
         start = time.perf_counter()
@@ -104,14 +138,18 @@ class Simulation:
         self.queue.push(0.0, SAMPLE, None)
         if self.gate is not None:
             self._push_external(0.0, ADMISSION_TICK, None)
+        for change in self.cfg.worker_changes:
+            self._push_external(change[0], WORKER_CHANGE, change)
         handlers = {ARRIVE: self._on_arrive, STEP_END: self._on_step_end,
                     TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample,
-                    ADMISSION_TICK: self._on_admission_tick}
+                    ADMISSION_TICK: self._on_admission_tick,
+                    WORKER_CHANGE: self._on_worker_change}
         queue = self.queue
         while queue:
             self.now, kind, payload = queue.pop()
             self._events += 1
-            if kind == ARRIVE or kind == TOOL_DONE or kind == ADMISSION_TICK:
+            if kind == ARRIVE or kind == TOOL_DONE or kind == ADMISSION_TICK or (
+                    kind == WORKER_CHANGE):
                 self.horizons.external_popped()
             handlers[kind](payload)
         if self.cfg.check_integrity:
@@ -145,18 +183,26 @@ class Simulation:
             return
         for request in requests:
             self._submit(request)
+        self._balance()
 
     def _on_step_end(self, payload) -> None:
         worker_id, result = payload
         self._step_event[worker_id] = None
         self._pending.pop(worker_id, None)
+        finished = False
         for event in result.events:
             self.scheduler.on_event(event, self.now)
             if isinstance(event, RequestDone):
+                finished = True
                 self._on_request_done(event)
         engine = self.engines[worker_id]
         self.scheduler.on_stats(worker_id, engine.stats())
+        if self.cfg.preemption:
+            for p in self.scheduler.preempt(worker_id, self.now):
+                engine.abort(p.request_id, self.now)
         self._pump(worker_id)
+        if finished:
+            self._balance()
         self._start_step(worker_id)
 
     def _on_tool_done(self, session_id: str) -> None:
@@ -166,6 +212,17 @@ class Simulation:
         self.retention.tool_finished(self._engine_of(session_id), step, turn.tool,
                                      turn.tool_duration, not outcome.step_finished)
         self._follow(session_id, outcome)
+        self._balance()
+
+    def _on_worker_change(self, change) -> None:
+        _, action, worker_id = change
+        if action == "add":
+            self.add_worker(worker_id)
+        else:
+            self.remove_worker(worker_id)
+        for w in list(self.engines):
+            self._pump(w)
+        self._balance()
 
     def _on_admission_tick(self, _payload) -> None:
         for request in self.gate.tick(self.now):
@@ -219,6 +276,7 @@ class Simulation:
         run = outcome.step.program
         self._running_programs -= 1
         self.retention.program_finished(run.spec.program_id)
+        self.scheduler.program_finished(run.spec.program_id, self.now)
         if self.gate is not None:
             self.gate.finished(run.spec.program_id)
         self.rec.program(run.spec.program_id, run.spec.tenant, arrival=run.arrival,
@@ -273,7 +331,7 @@ class Simulation:
         if self._step_event[worker_id] is not None or not engine.has_work():
             self._update_bound(worker_id)
             return
-        if self.cfg.fuse_decode:
+        if self.cfg.fuse_decode and self._may_fuse(worker_id):
             result = engine.step(self.now, self.horizons.horizon(worker_id))
         else:
             result = engine.step(self.now)
@@ -285,6 +343,36 @@ class Simulation:
         # else nothing was schedulable; a later submit or release wakes the worker
         self._update_bound(worker_id)
 
+    def _may_fuse(self, worker_id: str) -> bool:
+        """Whether a fused decode run stays exact under stealing and preemption. A
+        worker with calls queued may preempt at any step end. A worker short of work
+        steals at its step ends once some victim has calls to spare: one exists now
+        (its calls may become worth stealing as loads change), or may appear without a
+        submission when a policy requeues a preempted call. Those step one iteration
+        at a time; other victims only appear by submission, past the horizon."""
+        scheduler, preemption = self.scheduler, self.cfg.preemption
+        if preemption and scheduler.has_queued(worker_id):
+            return False
+        if self._stealing:
+            stealing, view = scheduler.stealing, scheduler.view
+            if stealing.wants(view.workers[worker_id]) and (
+                    preemption or stealing.victim(view, worker_id) is not None):
+                return False
+        return True
+
+    def _balance(self) -> None:
+        """After an event that can submit work: workers short of work steal, and the
+        sessions that left a worker are released there."""
+        if not self._stealing:
+            return
+        for worker_id in self.scheduler.thieves():
+            self._pump(worker_id)
+        for move in self.scheduler.take_moves():
+            self.moves += 1
+            engine = self.engines.get(move.src)
+            if engine is not None:
+                engine.release(move.session_id, self.now)
+
     def _update_bound(self, worker_id: str) -> None:
         """Refresh the lower bound on this worker's next RequestDone (see horizon.py)."""
         end, finishes = self._pending.get(worker_id, (self.now, False))
@@ -294,7 +382,7 @@ class Simulation:
         self.horizons.set_bound(worker_id, end)
 
     def _result(self, wall: float) -> SimResult:
-        busy = sum(e.stats().busy_time for e in self.engines.values())
+        busy = self._retired_busy + sum(e.stats().busy_time for e in self.engines.values())
         finished = self.rec.programs["finished"]
         return SimResult.from_recorder(
             self.rec, workers=len(self.engines), busy_time=busy,

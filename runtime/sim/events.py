@@ -15,6 +15,7 @@ STEP_END = 1
 TOOL_DONE = 2
 SAMPLE = 3
 ADMISSION_TICK = 4  # ThunderAgent admission interval (runtime.sim.admission)
+WORKER_CHANGE = 5  # a worker added or removed mid-run (SimConfig.worker_changes)
 
 
 class EventQueue:

@@ -13,6 +13,7 @@ import numpy as np
 REQUEST_FIELDS = ("arrival", "first_scheduled", "finished", "prompt", "cached",
                   "prefilled", "reprefilled", "output", "preemptions")
 PROGRAM_FIELDS = ("arrival", "finished", "lower_bound")
+DEFAULT_SLO_FACTOR = 5.0  # SimConfig.slo_factor's default
 SAMPLE_FIELDS = ("time", "kv_used", "kv_pinned", "kv_cached", "running", "waiting")
 
 
@@ -93,7 +94,38 @@ class SimResult:
             "jct_over_lower_bound_mean": float(ratio.mean()) if ratio.size else float("nan"),
             "jct_over_lower_bound_p99": q(ratio, 99),
             "preemptions": float(req["preemptions"].sum()),
+            **self.tenant_summary(),
         }
+
+    def tenant_metrics(self) -> dict[str, dict[str, float]]:
+        """Per tenant: programs, SLO attainment (the share of its programs whose JCT is
+        at most `slo_factor` x their lower bound, i.e. a job-completion SLO relative to
+        the isolated run) and mean slowdown (mean JCT / lower bound)."""
+        factor = float(self.config.get("slo_factor", DEFAULT_SLO_FACTOR))
+        ratio = self.jct / np.maximum(self.programs["lower_bound"], 1e-9)
+        tenants = np.asarray(self.program_tenants, dtype=object)
+        out = {}
+        for tenant in sorted(set(self.program_tenants)):
+            r = ratio[tenants == tenant]
+            out[tenant] = {"programs": float(r.size),
+                           "slo_attainment": float((r <= factor).mean()),
+                           "slowdown_mean": float(r.mean())}
+        return out
+
+    def tenant_summary(self) -> dict[str, float]:
+        """SLO attainment over all programs and for the worst tenant, and the slowdown
+        spread: max / min over tenants of their mean slowdown (1.0 with one tenant)."""
+        per = self.tenant_metrics()
+        if not per:
+            nan = float("nan")
+            return {"slo_attainment": nan, "slo_attainment_min_tenant": nan,
+                    "slowdown_spread": nan}
+        factor = float(self.config.get("slo_factor", DEFAULT_SLO_FACTOR))
+        ratio = self.jct / np.maximum(self.programs["lower_bound"], 1e-9)
+        slowdowns = [t["slowdown_mean"] for t in per.values()]
+        return {"slo_attainment": float((ratio <= factor).mean()),
+                "slo_attainment_min_tenant": min(t["slo_attainment"] for t in per.values()),
+                "slowdown_spread": max(slowdowns) / max(min(slowdowns), 1e-9)}
 
     def steady_throughput(self) -> float:
         """LLM calls finished per minute between the 10th and 90th percentile of finish

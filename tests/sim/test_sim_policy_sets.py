@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.bench.policies import POLICY_SETS, RETENTION_SETS, policy_set
+from runtime.bench.policies import POLICY_SETS, RETENTION_SETS, SCHEDULING_SETS, policy_set
 from runtime.sim.config import SimConfig
 
 
@@ -18,3 +18,14 @@ def test_the_retention_comparison_covers_the_published_policies_and_agentrt():
     assert policy_set("agentrt-kv")["host_tier"] == "auto"
     with pytest.raises(ValueError, match="vllm-rr"):
         policy_set("magic")
+
+
+def test_the_scheduling_comparison_has_its_baselines_and_agentrt_default():
+    assert SCHEDULING_SETS[:2] == ("vllm-rr", "vllm-sticky")
+    assert policy_set("vllm-sticky") == {"queue": "request_fcfs", "router": "sticky"}
+    sched = policy_set("agentrt-sched")
+    assert sched["stealing"] and sched["queue"] in ("atlas", "program_fcfs")
+    assert {k: sched[k] for k in ("ttl", "host_tier")} == {
+        k: policy_set("agentrt-kv")[k] for k in ("ttl", "host_tier")}
+    fair = policy_set("agentrt-fair")
+    assert fair["queue"] == "fair_share" and fair["preemption"]

@@ -1,0 +1,316 @@
+"""Planner benchmark: constrained completion probability over a budget x deadline grid.
+
+The executor (runtime.core.planner.executor) runs each planner against a task's hidden
+truth (`TruthWorld`): a sample passes its verifier with the true probability, its length
+comes from the true distribution, its time from the model's latency model; every call is
+reserved at its worst case in a budget ledger before dispatch, so spend never exceeds the
+budget. Budgets and deadlines are multiples of a per-task reference computed from the
+priors only: one sample of the reference model per subtask (cost summed; time along the
+longest chain). Every planner at every grid point runs the same tasks with the same
+outcome draws (common random numbers), so differences between planners are paired.
+
+    python -m runtime.bench.planning --programs 100 --out runs/planning
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from programs.workloads.planning import PLANNING_WORKLOADS, PlanTask, generate_planning
+from runtime.config import DEFAULT_PRICES
+from runtime.core.budget import Price
+from runtime.core.planner import (
+    BASELINES,
+    PLANNERS,
+    MCPPConfig,
+    ModelCard,
+    Option,
+    PerfLatency,
+    Planner,
+    PlanningProblem,
+    TableLatency,
+    make_planner,
+)
+from runtime.core.planner.executor import Executor, ProgramOutcome
+from runtime.engines.perf_model import PerfModel
+
+WORLD_ATTEMPTS = 16
+
+
+def default_cards(gpu: str = "h100", batch: int = 16) -> list[ModelCard]:
+    """Two open models served on `gpu` (prices from config, latency from the engine
+    performance model at a decode batch of `batch`) and an expensive hosted model
+    (Sonnet-class list prices, a latency table)."""
+    return [
+        ModelCard("llama-3.1-8b", DEFAULT_PRICES["llama-3.1-8b"],
+                  PerfLatency(PerfModel("llama-3.1-8b", gpu, 1), batch)),
+        ModelCard("llama-3.1-70b", DEFAULT_PRICES["llama-3.1-70b"],
+                  PerfLatency(PerfModel("llama-3.1-70b", gpu, 4), batch)),
+        ModelCard("frontier", Price(3.0, 15.0), TableLatency(0.3, 5e-5, 0.025)),
+    ]
+
+
+def reference_scale(problem: PlanningProblem,
+                    model: str = "llama-3.1-70b") -> tuple[float, float]:
+    """(USD, seconds) of one sample of `model` per subtask, from the priors."""
+    st, o = problem.stats(), problem.option_index(Option(model, 1))
+    finish: list[float] = []
+    for s, deps in enumerate(problem.deps):
+        finish.append(max((finish[d] for d in deps), default=0.0) + st.exp_time[s, o])
+    return float(st.exp_cost[:, o].sum()), max(finish)
+
+
+class TruthWorld:
+    """A task's hidden outcomes. Uniforms and normals are drawn per (subtask, attempt,
+    sample) and shared by every model, so all planners face the same luck."""
+
+    def __init__(self, task: PlanTask, seed: int | Sequence[int]) -> None:
+        rng = np.random.default_rng(seed)
+        shape = (len(task.subtasks), WORLD_ATTEMPTS, 8)
+        self.task, self.u, self.z = task, rng.random(shape), rng.standard_normal(shape)
+        self.spare = rng
+        self.index = {s.subtask_id: i for i, s in enumerate(task.subtasks)}
+
+    def sample(self, sid: str, model: str, attempt: int, j: int) -> tuple[bool, int]:
+        i = self.index[sid]
+        sub = self.task.subtasks[i]
+        truth = sub.truth[model]
+        if attempt < WORLD_ATTEMPTS and j < self.u.shape[2]:
+            u, z = self.u[i, attempt, j], self.z[i, attempt, j]
+        else:
+            u, z = self.spare.random(), self.spare.standard_normal()
+        tokens = round(truth.len_median * math.exp(truth.len_sigma * z))
+        return bool(u < truth.p), int(min(max(tokens, 1), sub.max_tokens))
+
+
+def run_program(task: PlanTask, planner: Planner, cards: Sequence[ModelCard],
+                budget_usd: float, deadline_s: float, seed: int,
+                index: int = 0) -> ProgramOutcome:
+    """One task under one planner; the outcome draws depend on (seed, index) only."""
+    problem = PlanningProblem.from_task(task, cards)
+    world = TruthWorld(task, [seed, index, 1])
+    rng = np.random.default_rng([seed, index, 2])
+    return Executor(problem, planner, budget_usd, deadline_s, world, rng).run()
+
+
+@dataclass
+class GridSpec:
+    workloads: Sequence[str] = ("codeflow", "proofflow")
+    planners: Sequence[str] = ("mcpp", *BASELINES)
+    budgets: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0)
+    """Multiples of the reference cost."""
+    deadlines: Sequence[float] = (1.0, 1.5, 2.0, 3.0, 5.0)
+    """Multiples of the reference time."""
+    programs: int = 100
+    """Tasks per workload; every grid point and planner runs all of them."""
+    seed: int = 0
+    rollouts: int = 256
+
+
+@dataclass
+class GridResult:
+    spec: GridSpec
+    ok: dict[tuple[str, float, float, str], np.ndarray] = field(default_factory=dict)
+    """(workload, budget x, deadline x, planner) -> success per task."""
+    plan_seconds: dict[str, list[float]] = field(default_factory=dict)
+    programs_run: int = 0
+    over_budget: int = 0
+    """Programs whose spend exceeded their budget (must be 0)."""
+    max_spend_ratio: float = 0.0
+    """Largest spend / budget over all programs."""
+
+    @property
+    def points(self) -> list[tuple[float, float]]:
+        return [(b, d) for b in self.spec.budgets for d in self.spec.deadlines]
+
+    def completion(self, workload: str, b: float, d: float, name: str) -> tuple[float, float]:
+        """(probability, standard error) of one planner at one grid point."""
+        x = self.ok[workload, b, d, name]
+        p = float(x.mean())
+        return p, math.sqrt(p * (1 - p) / len(x))
+
+    def paired(self, workload: str, b: float, d: float, other: str) -> tuple[float, float]:
+        """MCPP minus `other` at a point and the paired standard error."""
+        diff = (self.ok[workload, b, d, "mcpp"].astype(float)
+                - self.ok[workload, b, d, other].astype(float))
+        return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
+
+    def best_baseline(self, workload: str, b: float, d: float) -> str:
+        base = [n for n in self.spec.planners if n != "mcpp"]
+        return max(base, key=lambda n: self.ok[workload, b, d, n].mean())
+
+    def summary(self, workload: str) -> dict:
+        """Acceptance figures over the points where any planner exceeds 5%: the mean
+        margin of MCPP over the best baseline of each point and over each baseline;
+        and every (point, baseline) where MCPP is lower by more than two paired
+        standard errors."""
+        base = list(self.spec.planners[1:])
+        counted = [(b, d) for b, d in self.points if max(
+            self.ok[workload, b, d, n].mean() for n in self.spec.planners) > 0.05]
+        below = [(b, d, n, round(diff, 3)) for b, d in self.points for n in base
+                 for diff, se in [self.paired(workload, b, d, n)] if diff < -2 * se]
+
+        def mean_over(pick) -> float:
+            values = [self.paired(workload, b, d, pick(b, d))[0] for b, d in counted]
+            return float(np.mean(values)) if values else math.nan
+
+        return {"points_counted": len(counted),
+                "mean_margin_over_best": mean_over(lambda b, d: self.best_baseline(
+                    workload, b, d)),
+                "mean_margin_over": {n: mean_over(lambda b, d, n=n: n) for n in base},
+                "below_baseline_by_2se": below}
+
+
+def make_planners(names: Sequence[str], rollouts: int) -> dict[str, Planner]:
+    config = MCPPConfig(rollouts=rollouts)
+    return {n: make_planner(n, config=config) if n in ("mcpp", "open-loop-mc")
+            else make_planner(n) for n in names}
+
+
+def run_grid(spec: GridSpec, cards: Sequence[ModelCard] | None = None) -> GridResult:
+    if len(spec.planners) < 2 or spec.planners[0] != "mcpp":
+        raise ValueError(f"planners must be 'mcpp' followed by the baselines to compare it "
+                         f"with, got {list(spec.planners)}")
+    if spec.programs < 2:
+        raise ValueError(f"programs must be >= 2 for standard errors, got {spec.programs}")
+    cards = cards or default_cards()
+    planners = make_planners(spec.planners, spec.rollouts)
+    result = GridResult(spec, plan_seconds={n: [] for n in spec.planners})
+    for workload in spec.workloads:
+        tasks = generate_planning(workload, spec.programs, spec.seed)
+        scales = [reference_scale(PlanningProblem.from_task(t, cards)) for t in tasks]
+        for b, d in result.points:
+            for name, planner in planners.items():
+                outs = [run_program(task, planner, cards, b * cost, d * span, spec.seed, i)
+                        for i, (task, (cost, span)) in enumerate(zip(tasks, scales))]
+                result.ok[workload, b, d, name] = np.array([o.ok for o in outs])
+                _account(result, name, outs)
+    return result
+
+
+def _account(result: GridResult, name: str, outs: list[ProgramOutcome]) -> None:
+    for o in outs:
+        result.plan_seconds[name].extend(o.plan_seconds)
+        result.programs_run += 1
+        result.over_budget += o.spent_usd > o.budget_usd
+        result.max_spend_ratio = max(result.max_spend_ratio, o.spent_usd / o.budget_usd)
+
+
+# -- report ------------------------------------------------------------------------------
+
+def latency_ms(result: GridResult) -> dict[str, tuple[float, float, int]]:
+    """Per planner: (p50 ms, p99 ms, plan calls)."""
+    return {n: (float(np.percentile(v, 50) * 1e3), float(np.percentile(v, 99) * 1e3), len(v))
+            for n, v in result.plan_seconds.items() if v}
+
+
+def markdown(result: GridResult) -> str:
+    spec, out = result.spec, []
+    for w in spec.workloads:
+        head = ["budget x", "deadline x", *spec.planners, "MCPP - best (paired se)", "best"]
+        out += [f"### {w} (completion probability +- standard error, "
+                f"{spec.programs} tasks per point)", "",
+                "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for b, d in result.points:
+            cells = ["{:.2f} +- {:.2f}".format(*result.completion(w, b, d, n))
+                     for n in spec.planners]
+            best = result.best_baseline(w, b, d)
+            diff, se = result.paired(w, b, d, best)
+            out.append(f"| {b:g} | {d:g} | " + " | ".join(cells)
+                       + f" | {diff:+.3f} ({se:.3f}) | {best} |")
+        s = result.summary(w)
+        each = ", ".join(f"{n} {v:+.3f}" for n, v in s["mean_margin_over"].items())
+        out += ["", f"{w}: over the {s['points_counted']} points where a planner exceeds "
+                    f"5%, mean MCPP - best baseline {s['mean_margin_over_best']:+.3f}; "
+                    f"MCPP - each baseline: {each}. Points where MCPP is below a baseline "
+                    f"by more than 2 paired se: {s['below_baseline_by_2se'] or 'none'}", ""]
+    out += ["| planner | plan p50 ms | plan p99 ms | plan calls |", "|---|---|---|---|"]
+    out += [f"| {n} | {p50:.2f} | {p99:.2f} | {k} |"
+            for n, (p50, p99, k) in latency_ms(result).items()]
+    out += ["", f"budget: {result.over_budget} of {result.programs_run} programs over budget; "
+                f"largest spend / budget {result.max_spend_ratio:.4f}"]
+    return "\n".join(out)
+
+
+def heatmap(result: GridResult, path: Path) -> Path:
+    """MCPP minus the best baseline (percentage points), one panel per workload."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    spec = result.spec
+    fig, axes = plt.subplots(1, len(spec.workloads), figsize=(5 * len(spec.workloads), 4),
+                             squeeze=False)
+    for ax, w in zip(axes[0], spec.workloads):
+        grid = np.array([[100 * result.paired(w, b, d, result.best_baseline(w, b, d))[0]
+                          for d in spec.deadlines] for b in spec.budgets])
+        lim = max(5.0, float(np.abs(grid).max()))
+        im = ax.imshow(grid, cmap="RdBu", vmin=-lim, vmax=lim, origin="lower")
+        for (i, j), v in np.ndenumerate(grid):
+            ax.text(j, i, f"{v:+.0f}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(len(spec.deadlines)), [f"{d:g}" for d in spec.deadlines])
+        ax.set_yticks(range(len(spec.budgets)), [f"{b:g}" for b in spec.budgets])
+        ax.set(xlabel="deadline (x reference time)", ylabel="budget (x reference cost)",
+               title=f"{w}: MCPP - best baseline (points)")
+        fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def to_json(result: GridResult) -> dict:
+    spec = result.spec
+    return {
+        "spec": {"workloads": list(spec.workloads), "planners": list(spec.planners),
+                 "budgets": list(spec.budgets), "deadlines": list(spec.deadlines),
+                 "programs": spec.programs, "seed": spec.seed, "rollouts": spec.rollouts},
+        "completion": [{"workload": w, "budget_x": b, "deadline_x": d, "planner": n,
+                        "p": p, "se": se}
+                       for (w, b, d, n) in result.ok
+                       for p, se in [result.completion(w, b, d, n)]],
+        "summary": {w: result.summary(w) for w in spec.workloads},
+        "latency_ms": {n: {"p50": a, "p99": b, "calls": c}
+                       for n, (a, b, c) in latency_ms(result).items()},
+        "programs_run": result.programs_run, "over_budget": result.over_budget,
+        "max_spend_ratio": result.max_spend_ratio,
+    }
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.split(","))
+
+
+def main(argv: Sequence[str] | None = None) -> GridResult:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--programs", type=int, default=GridSpec.programs)
+    ap.add_argument("--seed", type=int, default=GridSpec.seed)
+    ap.add_argument("--rollouts", type=int, default=GridSpec.rollouts)
+    ap.add_argument("--budgets", type=_floats, default=GridSpec.budgets)
+    ap.add_argument("--deadlines", type=_floats, default=GridSpec.deadlines)
+    ap.add_argument("--workloads", default=",".join(GridSpec.workloads),
+                    help=f"comma list of {sorted(PLANNING_WORKLOADS)}")
+    ap.add_argument("--planners", default=",".join(GridSpec.planners),
+                    help=f"comma list starting with mcpp, of {sorted(PLANNERS)}")
+    ap.add_argument("--out", type=Path, default=Path("runs/planning"))
+    args = ap.parse_args(argv)
+    spec = GridSpec(tuple(args.workloads.split(",")), tuple(args.planners.split(",")),
+                    args.budgets, args.deadlines, args.programs, args.seed, args.rollouts)
+    result = run_grid(spec)
+    print(markdown(result))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "planning.json").write_text(json.dumps(to_json(result), indent=1))
+    print(f"\nwrote {args.out / 'planning.json'} and "
+          f"{heatmap(result, args.out / 'planner_heatmap.png')}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
