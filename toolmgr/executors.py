@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class _Raised:
         return f"{type(self.exc).__name__}: {self.exc}"
 
 
-class _TimedExecutor:
+class _TimedExecutor(ABC):
     """Timing, timeout and error capture shared by the executors; subclasses only say
     how to start the function (``_start``)."""
 
@@ -78,8 +79,9 @@ class _TimedExecutor:
         except Exception as exc:  # noqa: BLE001 - a tool failure is data, not a crash
             return _Raised(exc)
 
+    @abstractmethod
     async def _start(self, tool: RegisteredTool, arguments: dict[str, Any]) -> Any:
-        raise NotImplementedError
+        """Run the tool's function and return its output (or raise what it raised)."""
 
     def shutdown(self) -> None:
         return None

@@ -19,6 +19,7 @@ option). None of them stops a program early.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 
@@ -110,7 +111,7 @@ class GreedyPlanner:
         return _plan_each(state, choose)
 
 
-class _PlannedOnce:
+class _PlannedOnce(ABC):
     """Plans one option per subtask at the first call and returns it ever after."""
 
     def __init__(self) -> None:
@@ -124,8 +125,9 @@ class _PlannedOnce:
             self._assignment = self.assign(state, rng)
         return _plan_each(state, lambda s: int(self._assignment[s]))
 
+    @abstractmethod
     def assign(self, state: ProgramState, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
+        """The option index per subtask, chosen once for the whole program."""
 
 
 class OpenLoopMCPlanner(_PlannedOnce):
