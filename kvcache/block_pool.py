@@ -39,6 +39,7 @@ from itertools import compress, count
 from kvcache.errors import KVIntegrityError, NoFreeBlocksError
 from kvcache.eviction import EvictionPolicy, LRUEviction
 from kvcache.pool_integrity import pool_violations
+from kvcache.prefix import leading_run
 from kvcache.runs import Block, append_in_place, attach, detach_last, freed_at, mark, unmark
 
 
@@ -140,15 +141,7 @@ class BlockPool:
         O(log n) lookups: by prefix closure, if hashes[i] is cached so is every
         hashes[j < i] (its ancestors), so "is cached" is true then false along the list.
         """
-        cached = self._cached
-        lo, hi = 0, len(hashes)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if hashes[mid] in cached:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
+        return leading_run(hashes, self._cached)
 
     def free_blocks_in_prefix(self, hashes: Sequence[int], cached_blocks: int) -> int:
         """Of the first `cached_blocks` hashes (all cached), how many are free: what

@@ -32,6 +32,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from kvcache.prefix import leading_run
+
 
 @dataclass(frozen=True, slots=True)
 class OffloadResult:
@@ -67,15 +69,7 @@ class HostTier:
         """How many of `hashes[start:]` are here, as a leading run. Valid when
         `hashes[:start]` is the chain's GPU-cached prefix (closure makes the host
         blocks after it a leading run). O(log n)."""
-        held = self._parent
-        lo, hi = start, len(hashes)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if hashes[mid] in held:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo - start
+        return leading_run(hashes, self._parent, start)
 
     def offload(self, evicted: Sequence[tuple[int, int | None]]) -> OffloadResult:
         """Store blocks the GPU evicted: (content hash, parent hash) pairs, a child

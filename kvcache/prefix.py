@@ -18,7 +18,7 @@ Python hash does not depend on PYTHONHASHSEED, so hashes agree across processes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 # A piece of block content: a real token id, or a synthetic run (key, start, end).
@@ -213,3 +213,19 @@ class TokenChain:
                 f"{partial_tokens} partial tokens"
             )
         return chain
+
+
+def leading_run(hashes: Sequence[int], members: Container[int], start: int = 0) -> int:
+    """How many of `hashes[start:]` are in `members`, counted as a leading run.
+
+    Valid only when membership is prefix-closed along the list (true, then false), as it
+    is for a chain's cached blocks: then O(log n) lookups by binary search.
+    """
+    lo, hi = start, len(hashes)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if hashes[mid] in members:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - start
