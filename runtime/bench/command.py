@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from runtime.bench.harness import BenchSpec, peak_memory_mb, run_bench
+from runtime.bench.planning import add_planning_options, run_planning_command
 from runtime.bench.policies import policy_set
 from runtime.bench.report import markdown_table, write_outputs
 
@@ -18,16 +19,26 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated generators: swe, remote, bfcl, dag, oversub")
     parser.add_argument("--trace", help="replay a JSON-lines program trace instead")
     parser.add_argument("--programs", type=int, default=200)
+    parser.add_argument("--programs-per-worker", type=int,
+                        help="instead of --programs: this many programs per worker of each "
+                        "cluster size (the same load per worker at every size)")
     parser.add_argument("--policies", default="vllm-rr,vllm-sticky,agentrt",
                         help="comma-separated policy sets")
     parser.add_argument("--workers", default="8", help="comma-separated cluster sizes")
-    parser.add_argument("--model", default="llama-3.1-8b")
+    parser.add_argument("--model", default="llama-3.1-8b",
+                        help="comma-separated models, each paired with its --tp")
     parser.add_argument("--gpu", default="h100")
-    parser.add_argument("--tp", type=int, default=1)
+    parser.add_argument("--tp", default="1",
+                        help="comma-separated tensor-parallel sizes, one per --model "
+                        "(or one for all)")
     parser.add_argument("--kv-blocks", type=int, help="KV capacity per worker in blocks")
     parser.add_argument("--arrival", default="closed", choices=["closed", "poisson"])
     parser.add_argument("--concurrency", type=int, default=16,
                         help="closed loop: programs in flight per worker (default 16)")
+    parser.add_argument("--kv-oversub", type=float,
+                        help="closed loop, instead of --concurrency: programs in flight "
+                        "whose live contexts are this many times the cluster's KV "
+                        "capacity (per model)")
     parser.add_argument("--rate", type=float, help="poisson: programs per second")
     parser.add_argument("--tenants", type=int, default=1,
                         help="split the programs among tenants of different loads "
@@ -38,16 +49,22 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--check-integrity", action="store_true",
                         help="verify every engine's KV accounting at the end of each cell")
+    add_planning_options(parser)  # --workload codeflow,proofflow: the planner grid
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
     """`agentrt bench`: run the matrix, print the table, write the outputs. Exit status
     2 on bad input."""
+    if (status := run_planning_command(args)) is not None:
+        return status  # --workload codeflow,proofflow: the planner grid
     try:
         spec = _bench_spec(args)
-        print(f"simulating {spec.programs if not spec.trace else 'the trace of'} programs: "
-              f"{', '.join(spec.policies)} on {', '.join(map(str, spec.workers))} simulated "
-              f"{args.gpu} workers ({args.model}, TP{args.tp})", file=sys.stderr)
+        what = ("the trace's programs" if spec.trace else
+                f"{spec.programs_per_worker} programs per worker" if spec.programs_per_worker
+                else f"{spec.programs} programs")
+        print(f"simulating {what}: {', '.join(spec.policies)} on "
+              f"{', '.join(map(str, spec.workers))} simulated {args.gpu} workers ("
+              f"{', '.join(f'{m}, TP{tp}' for m, tp in spec.models)})", file=sys.stderr)
         started = time.perf_counter()
         cells = run_bench(spec, progress=lambda c: print(
             f"  {c.name}: {c.result.wall_time_s:.1f}s, {c.result.events} events",
@@ -70,8 +87,13 @@ def _bench_spec(args: argparse.Namespace) -> BenchSpec:
     for name in policies:
         policy_set(name)  # unknown names fail here, listing the valid ones
     workers = [int(w) for w in args.workers.split(",") if w]
-    sim: dict = {"model": args.model, "gpu": args.gpu, "tp": args.tp, "arrival": args.arrival,
-                 "check_integrity": args.check_integrity}
+    models = _models(args.model, args.tp)
+    if args.kv_oversub is not None and (args.kv_oversub <= 0 or args.arrival != "closed"):
+        raise ValueError("--kv-oversub needs a positive multiple and --arrival closed")
+    if args.programs_per_worker is not None and args.programs_per_worker < 1:
+        raise ValueError("--programs-per-worker must be at least 1")
+    sim: dict = {"model": models[0][0], "gpu": args.gpu, "tp": models[0][1],
+                 "arrival": args.arrival, "check_integrity": args.check_integrity}
     if args.kv_blocks:
         sim["kv_blocks"] = args.kv_blocks
     if args.rate:
@@ -79,4 +101,22 @@ def _bench_spec(args: argparse.Namespace) -> BenchSpec:
     return BenchSpec(workloads=[w for w in args.workload.split(",") if w], policies=policies,
                      workers=workers, programs=args.programs, seed=args.seed,
                      trace=args.trace, concurrency_per_worker=args.concurrency, sim=sim,
-                     tenants=args.tenants)
+                     tenants=args.tenants, models=models,
+                     programs_per_worker=args.programs_per_worker, kv_oversub=args.kv_oversub)
+
+
+def _models(model: str, tp: str) -> list[tuple[str, int]]:
+    """--model and --tp as (model, tp) pairs: one tp for every model, or one each."""
+    names = [m for m in model.split(",") if m]
+    try:
+        sizes = [int(t) for t in tp.split(",") if t]
+    except ValueError:
+        raise ValueError(f"--tp takes comma-separated integers, got {tp!r}") from None
+    if not names or not sizes:
+        raise ValueError("--model and --tp need at least one value each")
+    if len(sizes) == 1:
+        sizes *= len(names)
+    if len(sizes) != len(names):
+        raise ValueError(f"--tp gives {len(sizes)} sizes for {len(names)} models; give one "
+                         "size for all or one per model, in the same order")
+    return list(zip(names, sizes))

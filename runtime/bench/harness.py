@@ -24,10 +24,13 @@ class Cell:
     policy: str
     workers: int
     result: SimResult
+    model: str = ""
+    """`model` or `model/tpN` when the run compares models; empty otherwise."""
 
     @property
     def name(self) -> str:
-        return f"{self.workload} / {self.policy} / {self.workers} workers"
+        where = f" / {self.model}" if self.model else ""
+        return f"{self.workload}{where} / {self.policy} / {self.workers} workers"
 
 
 @dataclass
@@ -47,6 +50,16 @@ class BenchSpec:
     tenants: int = 1
     """Split the programs among this many tenants of different loads (see
     `tenant_shares`); 1 leaves them as generated."""
+    models: Sequence[tuple[str, int]] = ()
+    """(model, tensor-parallel size) pairs, each a row group of its own; empty: the
+    model and tp of `sim` only."""
+    programs_per_worker: int | None = None
+    """Generate this many programs per worker of each cluster size (instead of
+    `programs`), so every cluster size sees the same load per worker."""
+    kv_oversub: float | None = None
+    """Closed loop: size the programs in flight so their live contexts are this many
+    times the cluster's KV capacity (mean prompt of the workload's LLM calls),
+    instead of `concurrency_per_worker`."""
 
 
 def load_programs(workload: str, spec: BenchSpec, workers: int) -> list[ProgramSpec]:
@@ -59,7 +72,31 @@ def load_programs(workload: str, spec: BenchSpec, workers: int) -> list[ProgramS
         context = 32_000
         n = math.ceil(spec.oversub_multiple * capacity / context)
         return generate(workload, n, spec.seed, context_tokens=context)
-    return generate(workload, spec.programs, spec.seed)
+    n = spec.programs if spec.programs_per_worker is None else spec.programs_per_worker * workers
+    return generate(workload, n, spec.seed)
+
+
+def mean_call_prompt_tokens(programs: Sequence[ProgramSpec]) -> float:
+    """The prompt of an LLM call, averaged over every call of `programs`: shared prefix,
+    the turns before it (inputs and replies) and its own input."""
+    total = calls = 0
+    for program in programs:
+        for step in program.steps:
+            context = step.prefix_tokens
+            for turn in step.turns:
+                context += turn.input_tokens
+                total += context
+                calls += 1
+                context += turn.output_tokens
+    if not calls:
+        raise ValueError("the workload has no LLM calls to size KV oversubscription by")
+    return total / calls
+
+
+def oversub_concurrency(spec: BenchSpec, programs: Sequence[ProgramSpec], workers: int) -> int:
+    """Programs in flight whose live contexts are `kv_oversub` x the cluster's KV."""
+    capacity = workers * kv_capacity_tokens(spec)
+    return max(1, round(spec.kv_oversub * capacity / mean_call_prompt_tokens(programs)))
 
 
 def tenant_shares(n: int) -> list[float]:
@@ -85,7 +122,7 @@ def assign_tenants(programs: list[ProgramSpec], n: int, seed: int) -> list[Progr
 
 
 def kv_capacity_tokens(spec: BenchSpec) -> int:
-    """KV tokens one worker of this benchmark holds."""
+    """KV tokens one worker of this benchmark (with `spec.sim`'s model) holds."""
     defaults = SimConfig(**spec.sim)
     if defaults.kv_blocks is not None:
         return defaults.kv_blocks * defaults.block_size
@@ -95,20 +132,29 @@ def kv_capacity_tokens(spec: BenchSpec) -> int:
 def run_bench(spec: BenchSpec, progress=None) -> list[Cell]:
     """Run every cell; `progress(cell)` is called after each."""
     workloads = ["trace"] if spec.trace else list(spec.workloads)
+    models = list(spec.models) or [(spec.sim.get("model", SimConfig().model),
+                                    spec.sim.get("tp", 1))]
+    label = len(models) > 1
     cells = []
-    for workload in workloads:
-        for workers in spec.workers:
-            programs = assign_tenants(load_programs(workload, spec, workers), spec.tenants,
-                                      spec.seed)
-            for policy in spec.policies:
-                config = SimConfig(**{"concurrency": spec.concurrency_per_worker * workers,
-                                      **spec.sim, **policy_set(policy), "workers": workers,
-                                      "seed": spec.seed, **_workload_overrides(workload, programs)})
-                result = Simulation(programs, config).run()
-                cell = Cell(workload, policy, workers, result)
-                cells.append(cell)
-                if progress is not None:
-                    progress(cell)
+    for model, tp in models:
+        mspec = replace(spec, sim={**spec.sim, "model": model, "tp": tp})
+        for workload in workloads:
+            for workers in spec.workers:
+                programs = assign_tenants(load_programs(workload, mspec, workers),
+                                          spec.tenants, spec.seed)
+                concurrency = (oversub_concurrency(mspec, programs, workers)
+                               if spec.kv_oversub else spec.concurrency_per_worker * workers)
+                for policy in spec.policies:
+                    config = SimConfig(**{"concurrency": concurrency, **mspec.sim,
+                                          **policy_set(policy), "workers": workers,
+                                          "seed": spec.seed,
+                                          **_workload_overrides(workload, programs)})
+                    result = Simulation(programs, config).run()
+                    cell = Cell(workload, policy, workers, result,
+                                f"{model}/tp{tp}" if label else "")
+                    cells.append(cell)
+                    if progress is not None:
+                        progress(cell)
     return cells
 
 

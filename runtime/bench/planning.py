@@ -9,13 +9,15 @@ priors only: one sample of the reference model per subtask (cost summed; time al
 longest chain). Every planner at every grid point runs the same tasks with the same
 outcome draws (common random numbers), so differences between planners are paired.
 
+    agentrt bench --workload codeflow,proofflow --policies mcpp,cheapest,... --out DIR
     python -m runtime.bench.planning --programs 100 --out runs/planning
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from programs.workloads.planning import PLANNING_WORKLOADS, PlanTask, generate_planning
+from runtime.bench.planning_report import latency_ms, markdown, write_outputs
 from runtime.config import DEFAULT_PRICES
 from runtime.core.budget import Price
 from runtime.core.planner import (
@@ -124,6 +127,7 @@ class GridResult:
     """Programs whose spend exceeded their budget (must be 0)."""
     max_spend_ratio: float = 0.0
     """Largest spend / budget over all programs."""
+    wall_time_s: float = 0.0
 
     @property
     def points(self) -> list[tuple[float, float]]:
@@ -182,6 +186,7 @@ def run_grid(spec: GridSpec, cards: Sequence[ModelCard] | None = None) -> GridRe
     cards = cards or default_cards()
     planners = make_planners(spec.planners, spec.rollouts)
     result = GridResult(spec, plan_seconds={n: [] for n in spec.planners})
+    started = time.perf_counter()
     for workload in spec.workloads:
         tasks = generate_planning(workload, spec.programs, spec.seed)
         scales = [reference_scale(PlanningProblem.from_task(t, cards)) for t in tasks]
@@ -191,6 +196,7 @@ def run_grid(spec: GridSpec, cards: Sequence[ModelCard] | None = None) -> GridRe
                         for i, (task, (cost, span)) in enumerate(zip(tasks, scales))]
                 result.ok[workload, b, d, name] = np.array([o.ok for o in outs])
                 _account(result, name, outs)
+    result.wall_time_s = time.perf_counter() - started
     return result
 
 
@@ -202,114 +208,94 @@ def _account(result: GridResult, name: str, outs: list[ProgramOutcome]) -> None:
         result.max_spend_ratio = max(result.max_spend_ratio, o.spent_usd / o.budget_usd)
 
 
-# -- report ------------------------------------------------------------------------------
-
-def latency_ms(result: GridResult) -> dict[str, tuple[float, float, int]]:
-    """Per planner: (p50 ms, p99 ms, plan calls)."""
-    return {n: (float(np.percentile(v, 50) * 1e3), float(np.percentile(v, 99) * 1e3), len(v))
-            for n, v in result.plan_seconds.items() if v}
-
-
-def markdown(result: GridResult) -> str:
-    spec, out = result.spec, []
-    for w in spec.workloads:
-        head = ["budget x", "deadline x", *spec.planners, "MCPP - best (paired se)", "best"]
-        out += [f"### {w} (completion probability +- standard error, "
-                f"{spec.programs} tasks per point)", "",
-                "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for b, d in result.points:
-            cells = ["{:.2f} +- {:.2f}".format(*result.completion(w, b, d, n))
-                     for n in spec.planners]
-            best = result.best_baseline(w, b, d)
-            diff, se = result.paired(w, b, d, best)
-            out.append(f"| {b:g} | {d:g} | " + " | ".join(cells)
-                       + f" | {diff:+.3f} ({se:.3f}) | {best} |")
-        s = result.summary(w)
-        each = ", ".join(f"{n} {v:+.3f}" for n, v in s["mean_margin_over"].items())
-        out += ["", f"{w}: over the {s['points_counted']} points where a planner exceeds "
-                    f"5%, mean MCPP - best baseline {s['mean_margin_over_best']:+.3f}; "
-                    f"MCPP - each baseline: {each}. Points where MCPP is below a baseline "
-                    f"by more than 2 paired se: {s['below_baseline_by_2se'] or 'none'}", ""]
-    out += ["| planner | plan p50 ms | plan p99 ms | plan calls |", "|---|---|---|---|"]
-    out += [f"| {n} | {p50:.2f} | {p99:.2f} | {k} |"
-            for n, (p50, p99, k) in latency_ms(result).items()]
-    out += ["", f"budget: {result.over_budget} of {result.programs_run} programs over budget; "
-                f"largest spend / budget {result.max_spend_ratio:.4f}"]
-    return "\n".join(out)
-
-
-def heatmap(result: GridResult, path: Path) -> Path:
-    """MCPP minus the best baseline (percentage points), one panel per workload."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    spec = result.spec
-    fig, axes = plt.subplots(1, len(spec.workloads), figsize=(5 * len(spec.workloads), 4),
-                             squeeze=False)
-    for ax, w in zip(axes[0], spec.workloads):
-        grid = np.array([[100 * result.paired(w, b, d, result.best_baseline(w, b, d))[0]
-                          for d in spec.deadlines] for b in spec.budgets])
-        lim = max(5.0, float(np.abs(grid).max()))
-        im = ax.imshow(grid, cmap="RdBu", vmin=-lim, vmax=lim, origin="lower")
-        for (i, j), v in np.ndenumerate(grid):
-            ax.text(j, i, f"{v:+.0f}", ha="center", va="center", fontsize=8)
-        ax.set_xticks(range(len(spec.deadlines)), [f"{d:g}" for d in spec.deadlines])
-        ax.set_yticks(range(len(spec.budgets)), [f"{b:g}" for b in spec.budgets])
-        ax.set(xlabel="deadline (x reference time)", ylabel="budget (x reference cost)",
-               title=f"{w}: MCPP - best baseline (points)")
-        fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def to_json(result: GridResult) -> dict:
-    spec = result.spec
-    return {
-        "spec": {"workloads": list(spec.workloads), "planners": list(spec.planners),
-                 "budgets": list(spec.budgets), "deadlines": list(spec.deadlines),
-                 "programs": spec.programs, "seed": spec.seed, "rollouts": spec.rollouts},
-        "completion": [{"workload": w, "budget_x": b, "deadline_x": d, "planner": n,
-                        "p": p, "se": se}
-                       for (w, b, d, n) in result.ok
-                       for p, se in [result.completion(w, b, d, n)]],
-        "summary": {w: result.summary(w) for w in spec.workloads},
-        "latency_ms": {n: {"p50": a, "p99": b, "calls": c}
-                       for n, (a, b, c) in latency_ms(result).items()},
-        "programs_run": result.programs_run, "over_budget": result.over_budget,
-        "max_spend_ratio": result.max_spend_ratio,
-    }
-
-
 def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(x) for x in text.split(","))
+
+
+def add_planning_options(parser: argparse.ArgumentParser) -> None:
+    """The grid options of a planning run (`agentrt bench --workload codeflow,...`)."""
+    parser.add_argument("--budgets", type=_floats, default=GridSpec.budgets,
+                        help="planning workloads: budgets as multiples of the reference "
+                        "cost (comma list)")
+    parser.add_argument("--deadlines", type=_floats, default=GridSpec.deadlines,
+                        help="planning workloads: deadlines as multiples of the reference "
+                        "time (comma list)")
+    parser.add_argument("--rollouts", type=int, default=GridSpec.rollouts,
+                        help="planning workloads: MCPP's N, rollouts per candidate")
+
+
+def is_planning_run(workloads: Sequence[str]) -> bool:
+    """True when every workload is a planning workload; ValueError on a mix."""
+    planning = [w in PLANNING_WORKLOADS for w in workloads]
+    if any(planning) and not all(planning):
+        raise ValueError(f"planning workloads {sorted(PLANNING_WORKLOADS)} run on their own, "
+                         f"not with {[w for w in workloads if w not in PLANNING_WORKLOADS]}")
+    return bool(planning) and all(planning)
+
+
+def spec_from_args(args: argparse.Namespace, planners: Sequence[str]) -> GridSpec:
+    return GridSpec(tuple(w for w in args.workload.split(",") if w), tuple(planners),
+                    args.budgets, args.deadlines, args.programs, args.seed, args.rollouts)
+
+
+def run_and_write(spec: GridSpec, out: Path, plots: bool = True) -> GridResult:
+    """Run the grid, print the table and the latency figures, write the outputs."""
+    result = run_grid(spec)
+    print(markdown(result))
+    mcpp = latency_ms(result).get("mcpp")
+    if mcpp:
+        print(f"\nMCPP planning latency (N = {spec.rollouts}): p50 {mcpp[0]:.2f} ms, "
+              f"p99 {mcpp[1]:.2f} ms over {mcpp[2]} plan calls; grid wall time "
+              f"{result.wall_time_s:.0f} s")
+    paths = write_outputs(result, out, plots)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return result
+
+
+def run_planning_command(args: argparse.Namespace) -> int | None:
+    """`agentrt bench` on planning workloads: None when `--workload` names none (the
+    simulator's run), else the exit status (2 on bad input). `--policies` names planners,
+    MCPP first; left at the simulator's policy sets it means every planner."""
+    try:
+        if not is_planning_run([w for w in args.workload.split(",") if w]):
+            return None
+        names = [p for p in args.policies.split(",") if p]
+        if all(_is_policy_set(n) for n in names):
+            names = list(GridSpec.planners)
+        for name in names:
+            make_planner(name)  # unknown names fail here, listing the valid ones
+        spec = spec_from_args(args, names)
+        print(f"planning grid: {', '.join(spec.workloads)}, {spec.programs} tasks x "
+              f"{len(spec.budgets)} budgets x {len(spec.deadlines)} deadlines x "
+              f"{len(names)} planners (simulated outcomes)", file=sys.stderr)
+        run_and_write(spec, Path(args.out), plots=not args.no_plots)
+    except ValueError as exc:
+        print(f"agentrt: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _is_policy_set(name: str) -> bool:
+    from runtime.bench.policies import policy_set
+    try:
+        policy_set(name)
+    except ValueError:
+        return False
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> GridResult:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--programs", type=int, default=GridSpec.programs)
     ap.add_argument("--seed", type=int, default=GridSpec.seed)
-    ap.add_argument("--rollouts", type=int, default=GridSpec.rollouts)
-    ap.add_argument("--budgets", type=_floats, default=GridSpec.budgets)
-    ap.add_argument("--deadlines", type=_floats, default=GridSpec.deadlines)
-    ap.add_argument("--workloads", default=",".join(GridSpec.workloads),
+    add_planning_options(ap)
+    ap.add_argument("--workloads", dest="workload", default=",".join(GridSpec.workloads),
                     help=f"comma list of {sorted(PLANNING_WORKLOADS)}")
     ap.add_argument("--planners", default=",".join(GridSpec.planners),
                     help=f"comma list starting with mcpp, of {sorted(PLANNERS)}")
     ap.add_argument("--out", type=Path, default=Path("runs/planning"))
     args = ap.parse_args(argv)
-    spec = GridSpec(tuple(args.workloads.split(",")), tuple(args.planners.split(",")),
-                    args.budgets, args.deadlines, args.programs, args.seed, args.rollouts)
-    result = run_grid(spec)
-    print(markdown(result))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "planning.json").write_text(json.dumps(to_json(result), indent=1))
-    print(f"\nwrote {args.out / 'planning.json'} and "
-          f"{heatmap(result, args.out / 'planner_heatmap.png')}")
-    return result
+    return run_and_write(spec_from_args(args, args.planners.split(",")), args.out)
 
 
 if __name__ == "__main__":

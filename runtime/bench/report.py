@@ -19,22 +19,32 @@ COLUMNS = [
     ("GPU busy", "gpu_busy_fraction", "{:.1%}"),
     ("queue wait s", "queue_wait_mean", "{:.3f}"),
     ("JCT/bound", "jct_over_lower_bound_mean", "{:.2f}"),
+    ("JCT geomean s", "jct_geomean", "{:.1f}"),
+    ("within SLO", "slo_attainment", "{:.1%}"),
+    ("worst tenant in SLO", "slo_attainment_min_tenant", "{:.1%}"),
+    ("slowdown spread", "slowdown_spread", "{:.3f}"),
 ]
 
 
 def markdown_table(cells: Sequence[Cell]) -> str:
     """One row per cell; 'vs first' is the mean JCT of the first policy of the same
-    workload and cluster divided by this row's (above 1 is faster)."""
-    head = ["workload", "policy", "workers", *[c[0] for c in COLUMNS], "vs first", "sim wall s"]
+    model, workload and cluster divided by this row's (above 1 is faster), 'geo vs
+    first' the same for the geometric mean."""
+    models = any(cell.model for cell in cells)
+    head = [*(["model"] if models else []), "workload", "policy", "workers",
+            *[c[0] for c in COLUMNS], "vs first", "geo vs first", "sim wall s"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    first: dict[tuple[str, int], float] = {}
+    first: dict[tuple[str, str, int], tuple[float, float]] = {}
     for cell in cells:
         m = cell.result.metrics()
-        base = first.setdefault((cell.workload, cell.workers), m["jct_mean"])
+        base, geo = first.setdefault((cell.model, cell.workload, cell.workers),
+                                     (m["jct_mean"], m["jct_geomean"]))
         values = [_fmt(fmt, m[key] / (1e6 if key == "reprefilled_tokens" else 1))
                   for _, key, fmt in COLUMNS]
-        rows.append("| " + " | ".join([cell.workload, cell.policy, str(cell.workers), *values,
+        rows.append("| " + " | ".join([*([cell.model] if models else []), cell.workload,
+                                        cell.policy, str(cell.workers), *values,
                                         f"{base / m['jct_mean']:.2f}x",
+                                        f"{geo / m['jct_geomean']:.2f}x",
                                         f"{cell.result.wall_time_s:.1f}"]) + " |")
     return "\n".join(rows)
 
@@ -46,7 +56,8 @@ def _fmt(fmt: str, value: float) -> str:
 def to_json(cells: Sequence[Cell], facts: dict[str, Any]) -> dict[str, Any]:
     return {
         "facts": facts,
-        "cells": [{"workload": c.workload, "policy": c.policy, "workers": c.workers,
+        "cells": [{"model": c.model, "workload": c.workload, "policy": c.policy,
+                   "workers": c.workers,
                    "metrics": c.result.metrics(), "events": c.result.events,
                    "sim_wall_s": c.result.wall_time_s, "config": c.result.config}
                   for c in cells],
@@ -69,11 +80,11 @@ def write_plots(cells: Sequence[Cell], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups: dict[tuple[str, int], list[Cell]] = {}
+    groups: dict[tuple[str, str, int], list[Cell]] = {}
     for cell in cells:
-        groups.setdefault((cell.workload, cell.workers), []).append(cell)
+        groups.setdefault((cell.model, cell.workload, cell.workers), []).append(cell)
     paths = []
-    for (workload, workers), group in groups.items():
+    for (model, workload, workers), group in groups.items():
         fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
         for cell in group:
             r = cell.result
@@ -86,9 +97,10 @@ def write_plots(cells: Sequence[Cell], out: Path) -> list[Path]:
         axes[0].set_xscale("log")
         _label(axes[1], "time (s)", "KV blocks in use (%)", "KV use over time")
         _label(axes[2], "time (s)", "LLM calls finished / min", "throughput")
-        fig.suptitle(f"{workload}, {workers} simulated workers (simulation)")
+        where = f"{model}, " if model else ""
+        fig.suptitle(f"{where}{workload}, {workers} simulated workers (simulation)")
         fig.tight_layout()
-        path = out / f"{workload}-{workers}w.png"
+        path = out / f"{model.replace('/', '-') + '-' if model else ''}{workload}-{workers}w.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         paths.append(path)

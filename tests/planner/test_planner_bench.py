@@ -3,6 +3,7 @@ import json
 import pytest
 
 from runtime.bench.planning import GridSpec, main, markdown, run_grid
+from runtime.cli import main as agentrt
 
 
 def test_grid_reports_completion_latency_and_budget(capsys):
@@ -20,9 +21,35 @@ def test_main_writes_the_table_json_and_heat_map(tmp_path, capsys):
           "--workloads", "codeflow", "--planners", "mcpp,cheapest", "--out", str(tmp_path)])
     printed = capsys.readouterr().out
     assert "| mcpp |" in printed  # planner latency is printed, not asserted
-    data = json.loads((tmp_path / "planning.json").read_text())
+    data = json.loads((tmp_path / "result.json").read_text())
     assert data["over_budget"] == 0 and "mcpp" in data["latency_ms"]
+    assert (tmp_path / "table.md").read_text().startswith("### codeflow")
     assert (tmp_path / "planner_heatmap.png").stat().st_size > 0
+
+
+def test_agentrt_bench_runs_the_planner_grid_on_planning_workloads(tmp_path, capsys):
+    status = agentrt(["bench", "--workload", "codeflow,proofflow", "--policies",
+                      "mcpp,cheapest,knapsack", "--programs", "3", "--budgets", "1,4",
+                      "--deadlines", "2,5", "--rollouts", "32", "--out", str(tmp_path)])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "MCPP planning latency (N = 32): p50" in printed
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert data["spec"]["planners"] == ["mcpp", "cheapest", "knapsack"]
+    assert data["spec"]["workloads"] == ["codeflow", "proofflow"]
+    assert len(data["completion"]) == 2 * 2 * 2 * 3 and data["over_budget"] == 0
+    assert set(data["summary"]) == {"codeflow", "proofflow"}
+    assert (tmp_path / "planner_heatmap.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--workload", "codeflow", "--policies", "mcpp,magic"], "unknown planner 'magic'"),
+    (["--workload", "codeflow,swe"], "run on their own"),
+    (["--workload", "codeflow", "--policies", "cheapest,mcpp"], "'mcpp' followed by"),
+])
+def test_agentrt_bench_planning_input_errors_exit_2(tmp_path, capsys, argv, message):
+    assert agentrt(["bench", *argv, "--programs", "2", "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("planners", [("mcpp",), ("cheapest", "mcpp")])

@@ -34,10 +34,26 @@ def test_running_subtasks_are_not_replanned():
     assert set(MCPPPlanner().plan(state, rng()).choices) == {"b"}
 
 
-def test_an_infeasible_program_stops_with_the_reason():
+def test_a_program_out_of_reach_stops_with_the_reason():
+    # Every call takes at least its 0.1 s prefill; the deadline is 0.05 s away.
+    plan = MCPPPlanner().plan(make_state(make_problem(), budget=1.0, deadline=0.05), rng())
+    assert plan.stop and not plan.choices and plan.score == 0.0
+    assert "even the fastest calls need" in plan.reason and "left before the deadline" in plan.reason
+
+
+def test_a_zero_estimate_stops_with_the_reason():
+    # No rollout finishes: a sample takes about 2.1 s and 1 s is left.
     plan = MCPPPlanner().plan(make_state(make_problem(), budget=1.0, deadline=1.0), rng())
     assert plan.stop and not plan.choices
     assert "0.0% of 256 rollouts" in plan.reason
+
+
+def test_without_min_score_a_zero_estimate_still_makes_a_try():
+    # A short answer can still pass in time, so the deadline is not out of reach.
+    problem = make_problem({"a": (), "b": ("a",)})
+    plan = MCPPPlanner(MCPPConfig(min_score=None)).plan(
+        make_state(problem, budget=1.0, deadline=1.0), rng())
+    assert not plan.stop and plan.score == 0.0 and set(plan.choices) == {"a"}
 
 
 def test_nothing_reservable_stops_unless_calls_are_in_flight():

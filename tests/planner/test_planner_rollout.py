@@ -2,7 +2,7 @@
 import numpy as np
 
 from runtime.core.planner import MCPPPlanner, Option
-from runtime.core.planner.rollout import GreedyRollout, build_tables, simulate
+from runtime.core.planner.rollout import GreedyRollout, build_tables, rollout, simulate
 from tests.planner.builders import make_problem, make_state, rng
 
 
@@ -51,3 +51,14 @@ def test_a_rollout_dies_when_the_worst_case_cannot_be_reserved():
 def test_mcpp_is_deterministic_given_the_seed():
     plans = [MCPPPlanner().plan(_state(), rng(11)) for _ in range(2)]
     assert plans[0] == plans[1]
+
+
+def test_rollouts_count_the_subtasks_passed_before_they_finish_or_die():
+    state = _state()  # a then b, a budget for a few cheap calls
+    rows = np.asarray(state.remaining())
+    tables = build_tables(state.problem, rows, rng(0), 256, attempts=2)
+    result = rollout(state.problem, state, tables, GreedyRollout(state.problem, rows),
+                     np.array([[0, -1]]))
+    assert np.all(result.passed[result.finished] == 2)
+    assert set(np.unique(result.passed[~result.finished])) <= {0.0, 1.0}
+    assert result.passed.max() == 2 and (result.passed == 1).any()

@@ -15,7 +15,8 @@ For the ready subtasks of a program, at every call:
        within `tie_z` paired standard errors of the best
     4. dispatch the best; the executor feeds every verified sample back (Beta update,
        empirical lengths) and calls again: a replan after every observed outcome
-    5. stop early, with the reason, when the best score is at most `min_score`
+    5. stop early, with the reason, when the best score is at most `min_score`, or at
+       once, without rollouts, when even the fastest calls would miss the deadline
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.core.planner.rollout import GreedyRollout, build_tables, repeat_score, simulate
+from runtime.core.planner.rollout import GreedyRollout, build_tables, repeat_score, rollout
 from runtime.core.planner.state import Plan, ProgramState
 
 
@@ -41,9 +42,12 @@ class MCPPConfig:
     tie_z: float = 1.0
     """Among candidates within tie_z paired standard errors of the best, the cheapest
     is taken: a difference the rollouts cannot resolve is not worth money."""
-    min_score: float = 0.0
+    min_score: float | None = 0.0
     """At or below this estimated success probability the planner stops the program
-    (0: only when no rollout of any candidate finishes)."""
+    (0: only when no rollout of any candidate finishes). None: never on the estimate;
+    with no rollout finishing, the candidate whose rollouts pass the most subtasks is
+    tried. Either way it stops when even the fastest calls miss the deadline
+    (`out_of_reach`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,9 @@ class Candidate:
     first: np.ndarray  # (R,) option per remaining row, -1 = rollout policy
     score: float
     exp_cost: float
+    progress: float = 0.0
+    """Mean remaining subtasks passed per rollout: ranks candidates none of whose
+    rollouts finishes."""
 
 
 def shortlist(state: ProgramState, sid: str, top_m: int) -> np.ndarray:
@@ -100,8 +107,11 @@ class MCPPPlanner:
         ready = state.ready()
         if not ready:
             return Plan({}, reason="nothing is ready")
-        best = self.search(state, ready, rng)
         problem, cfg = state.problem, self.config
+        hopeless = out_of_reach(state)
+        if hopeless:
+            return Plan({}, 0.0, stop=True, reason=hopeless)
+        best = self.search(state, ready, rng)
         if best is None:
             if state.running:
                 return Plan({}, reason="no option fits the free budget until calls in "
@@ -109,7 +119,7 @@ class MCPPPlanner:
             return Plan({}, 0.0, stop=True, reason=(
                 f"no option of {ready} can reserve its worst case within the "
                 f"${state.free_usd:.5f} left"))
-        if best.score <= cfg.min_score:
+        if cfg.min_score is not None and best.score <= cfg.min_score:
             return Plan({}, best.score, stop=True, reason=(
                 f"best plan finishes within ${state.left_usd:.5f} and "
                 f"{state.time_left:.1f} s in {best.score:.1%} of {cfg.rollouts} rollouts "
@@ -135,14 +145,17 @@ class MCPPPlanner:
                                          shortlist(state, sid, cfg.top_m))
             if not firsts:
                 continue  # nothing reservable for this subtask now: it waits
-            result = simulate(problem, state, tables, policy, np.stack(firsts),
-                              max_attempts=cfg.max_attempts)
-            scores = result.mean(axis=1)
-            order = np.lexsort((costs, -scores))[:cfg.beam_width]
-            beam = [Candidate(firsts[i], float(scores[i]), costs[i]) for i in order]
-            wins = result[order]
+            result = rollout(problem, state, tables, policy, np.stack(firsts),
+                             max_attempts=cfg.max_attempts)
+            scores, progress = result.finished.mean(axis=1), result.passed.mean(axis=1)
+            order = np.lexsort((costs, -progress, -scores))[:cfg.beam_width]
+            beam = [Candidate(firsts[i], float(scores[i]), costs[i], float(progress[i]))
+                    for i in order]
+            wins = result.finished[order]
         if np.all(beam[0].first < 0):
             return None
+        if beam[0].score == 0.0:
+            return beam[0]  # no rollout finishes: the try that gets furthest
         return _cheapest_within_noise(beam, wins, cfg.tie_z)
 
     @staticmethod
@@ -179,3 +192,24 @@ def _depth_from(problem, s: int, remaining: set[int]) -> int:
         return 1 + max((depth(c) for c in children.get(i, ()) if c in remaining), default=0)
 
     return depth(s)
+
+
+def out_of_reach(state: ProgramState) -> str:
+    """Why the program cannot finish in time whatever happens, or "" when it still can:
+    even one output token per call, with the fastest model on every remaining subtask,
+    finishes after the deadline. (Money out of reach shows as no reservable option.)"""
+    problem = state.problem
+    fastest = (problem.prefill + problem.tpot).min(axis=1)
+    finish: dict[int, float] = {}
+    for s in state.remaining():
+        running = state.running.get(problem.ids[s])
+        start = max([state.now, *(finish[d] for d in problem.deps[s] if d in finish)])
+        if running is not None:
+            start = running.started_at
+        finish[s] = max(start + fastest[s], state.now)
+    end = max(finish.values(), default=state.now)
+    if end > state.deadline:
+        return (f"even the fastest calls need {end - state.now:.2f} s to finish the "
+                f"remaining subtasks, with {max(0.0, state.deadline - state.now):.2f} s "
+                "left before the deadline")
+    return ""

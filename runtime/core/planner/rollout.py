@@ -187,21 +187,39 @@ def _depth_left(problem: PlanningProblem, rows: np.ndarray) -> np.ndarray:
     return depth
 
 
+@dataclass(frozen=True, slots=True)
+class Rollouts:
+    """What the rollouts of each candidate did, both (C, N)."""
+
+    finished: np.ndarray
+    """True where every remaining subtask passed within the budget left and in time."""
+    passed: np.ndarray
+    """Remaining subtasks that passed before the rollout finished or died: how far a
+    rollout got, which still ranks candidates when none of them finishes."""
+
+
 def simulate(problem: PlanningProblem, state: ProgramState, tables: RolloutTables,
              policy: GreedyRollout, first: np.ndarray, *, sticky: bool = False,
              max_attempts: int = 16) -> np.ndarray:
-    """Which rollouts finish, per candidate: (C, N) bools, True where every remaining
-    subtask passes within the budget left and by the deadline. `first` (C, R) gives
-    the option of each row's next attempt (-1: ask the policy); with `sticky` it is
-    used for every attempt (an open-loop plan). Subtasks in flight finish their current
-    attempt first. A subtask still failing after `max_attempts` fails the rollout.
-    Pure."""
+    """Which rollouts finish, per candidate: `rollout(...).finished`."""
+    return rollout(problem, state, tables, policy, first, sticky=sticky,
+                   max_attempts=max_attempts).finished
+
+
+def rollout(problem: PlanningProblem, state: ProgramState, tables: RolloutTables,
+            policy: GreedyRollout, first: np.ndarray, *, sticky: bool = False,
+            max_attempts: int = 16) -> Rollouts:
+    """Run the rollouts of every candidate. `first` (C, R) gives the option of each
+    row's next attempt (-1: ask the policy); with `sticky` it is used for every attempt
+    (an open-loop plan). Subtasks in flight finish their current attempt first. A
+    subtask still failing after `max_attempts` fails the rollout. Pure."""
     (C, R), N = first.shape, tables.n
     left, deadline, now = state.left_usd, state.deadline, state.now
     worst = np.concatenate([problem.stats().worst_cost[tables.rows], np.zeros((R, 1))],
                            axis=1)  # option -1 costs nothing
     local = {int(s): r for r, s in enumerate(tables.rows)}
     cost, alive = np.zeros((C, N)), np.ones((C, N), dtype=bool)
+    progress = np.zeros((C, N))
     finish: list[np.ndarray] = []
     for r, s in enumerate(tables.rows):
         deps = [finish[local[d]] for d in problem.deps[s] if d in local]
@@ -227,7 +245,8 @@ def simulate(problem: PlanningProblem, state: ProgramState, tables: RolloutTable
             if not active.any():
                 break
         alive &= passed & (clock <= deadline)
+        progress += alive
         if not alive.any():
             break
         finish.append(clock)
-    return alive
+    return Rollouts(alive, progress)
