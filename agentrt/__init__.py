@@ -17,9 +17,9 @@
 This package only gathers the public names of `programs` (authoring) and `runtime`
 (running); the driver, and with it Ray, is imported on first use.
 """
-from programs import ChatReply, StepContext, program, step, tool
+from programs import Candidate, ChatReply, StepContext, program, step, tool
 
-__all__ = ["tool", "step", "program", "ChatReply", "StepContext", "Runtime",
+__all__ = ["tool", "step", "program", "Candidate", "ChatReply", "StepContext", "Runtime",
            "RuntimeConfig", "Workload", "run"]
 
 

@@ -10,9 +10,11 @@ Depends only on ``toolmgr`` (tool specs and registry).
 """
 
 from programs import errors
+from programs.choices import Candidate
 from programs.context import ChatReply, StepContext, Usage
 from programs.errors import (
     ArgumentSerializationError,
+    ChoiceDeclarationError,
     GraphCycleError,
     GraphUsageError,
     ProgramValidationError,
@@ -29,7 +31,9 @@ from programs.tool_def import Tool, tool
 
 __all__ = [
     "ArgumentSerializationError",
+    "Candidate",
     "ChatReply",
+    "ChoiceDeclarationError",
     "GraphCycleError",
     "GraphOutcome",
     "GraphUsageError",
@@ -47,6 +51,7 @@ __all__ = [
     "ToolArgumentsError",
     "UndeclaredToolError",
     "UnknownToolError",
+    "Usage",
     "errors",
     "program",
     "run_graph",

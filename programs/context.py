@@ -12,6 +12,12 @@ The runtime implements ``StepContext``; step bodies only use this interface:
                 return reply.text
             results = await ctx.call_tools(reply.tool_calls)
             messages.extend(r.to_message() for r in results)
+
+A step that declares choices (``@step(candidates=..., verifier=...)``, see
+``programs.choices``) draws verified samples with ``await ctx.sample(messages,
+**verifier_kwargs)``; ``ctx.plan`` is the planner's choice for its latest attempt. The
+runtime's context provides both (``runtime.sampling``); they are not part of this
+protocol, so test doubles need not implement them.
 """
 
 from __future__ import annotations

@@ -40,8 +40,14 @@ class ArgumentSerializationError(ProgramValidationError):
     """A step or tool argument that cannot be serialised with msgpack."""
 
 
+class ChoiceDeclarationError(ProgramValidationError):
+    """A step's declared choices (candidate models, max_samples, verifier) are invalid,
+    or name a model the runtime neither prices nor serves."""
+
+
 __all__ = [
     "ArgumentSerializationError",
+    "ChoiceDeclarationError",
     "GraphCycleError",
     "GraphUsageError",
     "ProgramValidationError",

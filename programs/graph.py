@@ -194,13 +194,13 @@ class ProgramGraph:
         self._check_value("(outputs)", self.outputs, "return value")
 
     def tools(self) -> list[Any]:
-        """The ``@tool`` objects the graph uses (tool nodes and tools declared by steps),
-        one per name, in first-use order; nodes without a target contribute none."""
+        """The ``@tool`` objects the graph uses (tool nodes, tools declared by steps and
+        their verifiers), one per name, in first-use order; nodes without a target contribute none."""
         found: dict[str, Any] = {}
         for node in self._nodes.values():
             if node.target is None:
                 continue
-            used = (node.target,) if node.kind == "tool" else getattr(node.target, "tools", ())
+            used = (node.target,) if node.kind == "tool" else _step_tools(node.target)
             for used_tool in used:
                 found.setdefault(used_tool.name, used_tool)
         return list(found.values())
@@ -223,6 +223,12 @@ class ProgramGraph:
     def dag(self) -> nx.DiGraph:
         """A read-only view of the dependency graph (node ids only)."""
         return self._dag.copy(as_view=True)
+
+
+def _step_tools(step: Any) -> tuple[Any, ...]:
+    """The tools a step declared, then its verifier (if any)."""
+    verifier = getattr(step, "verifier", None)
+    return (*getattr(step, "tools", ()), *((verifier,) if verifier is not None else ()))
 
 
 def _check_tools(node: StepNode, tool_names: Collection[str]) -> None:

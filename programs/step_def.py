@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from programs.build import current_builder
+from programs.choices import Candidate, check_choices
 from programs.errors import GraphUsageError, UndeclaredToolError
 from programs.handle import StepHandle
 from programs.tool_def import Tool
@@ -35,6 +36,24 @@ class StepOptions(BaseModel):
     max_tokens: int = Field(default=1024, gt=0)
     """Default cap on output tokens per LLM turn of this step."""
 
+    candidates: tuple[Candidate, ...] = ()
+    """Models the planner may sample for this step, with priors; empty: no planning."""
+
+    max_samples: int = Field(default=1, ge=1)
+    """Most parallel samples the planner may draw in one attempt."""
+
+    verifier: str | None = None
+    """Name of the ``@tool`` that says whether a sample passed."""
+
+    prompt_tokens: int = Field(default=1000, gt=0)
+    """Expected prompt length of one sample, for planning (the budget ledger reserves
+    the actual prompt)."""
+
+    @property
+    def planned(self) -> bool:
+        """Whether the planner chooses this step's model and samples."""
+        return bool(self.candidates)
+
 
 class Step:
     """A step function ``def f(ctx, *args, **kwargs)`` (or ``async def``) and its options.
@@ -45,11 +64,13 @@ class Step:
     """
 
     def __init__(
-        self, fn: Callable[..., Any], tools: tuple[Tool, ...], options: StepOptions
+        self, fn: Callable[..., Any], tools: tuple[Tool, ...], options: StepOptions,
+        verifier: Tool | None = None,
     ) -> None:
         self.fn = fn
         self.tools = tools
         self.options = options
+        self.verifier = verifier
         self._signature = inspect.signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -143,6 +164,10 @@ def step(
     model: str | None = None,
     max_tokens: int = 1024,
     name: str | None = None,
+    candidates: Sequence[Candidate | Mapping[str, Any] | tuple] | None = None,
+    max_samples: int | None = None,
+    verifier: Tool | None = None,
+    prompt_tokens: int = 1000,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
@@ -154,22 +179,37 @@ def step(
     model: str | None = None,
     max_tokens: int = 1024,
     name: str | None = None,
+    candidates: Sequence[Candidate | Mapping[str, Any] | tuple] | None = None,
+    max_samples: int | None = None,
+    verifier: Tool | None = None,
+    prompt_tokens: int = 1000,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Declare a step: ``@step`` or ``@step(tools=[search], model="small")``.
 
+    Declared choices (``programs.choices``): ``candidates`` lists the models the
+    planner may sample (``Candidate(model, p=..., output_tokens=...)``), ``max_samples``
+    caps the parallel samples of one attempt (default 4 with candidates), ``verifier``
+    is the ``@tool`` that checks a sample, and ``prompt_tokens`` the expected prompt
+    length the planner prices. The body draws samples with ``ctx.sample(messages)``.
+
     Raises ``UndeclaredToolError`` when ``tools`` holds anything but ``@tool`` objects,
-    ``GraphUsageError`` when the function does not take the context first, and
-    pydantic's ``ValidationError`` for a bad option value.
+    ``GraphUsageError`` when the function does not take the context first,
+    ``ChoiceDeclarationError`` for bad declared choices, and pydantic's
+    ``ValidationError`` for a bad option value.
     """
 
     def decorate(f: Callable[..., Any]) -> Step:
         step_name = name or f.__name__
         declared = _check_tools(step_name, tools)
         _check_signature(step_name, f)
+        choices = check_choices(step_name, candidates, max_samples, verifier, max_tokens)
         tool_names = tuple(t.name for t in declared)
         options = StepOptions(
-            name=step_name, tools=tool_names, model=model, max_tokens=max_tokens
+            name=step_name, tools=tool_names, model=model, max_tokens=max_tokens,
+            candidates=choices.candidates, max_samples=choices.max_samples,
+            verifier=choices.verifier.name if choices.verifier else None,
+            prompt_tokens=prompt_tokens,
         )
-        return Step(f, declared, options)
+        return Step(f, declared, options, choices.verifier)
 
     return decorate(fn) if fn is not None else decorate

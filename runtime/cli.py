@@ -49,6 +49,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="wall seconds per simulated GPU second (default 1.0)")
     parser.add_argument("--queue", help="queue policy (program_fcfs, request_fcfs)")
     parser.add_argument("--router", help="routing policy (sticky, least_loaded, round_robin)")
+    parser.add_argument("--ttl", help="KV retention across tool calls (agentrt, none, fixed, "
+                                      "continuum, infercept, thunderagent)")
     parser.add_argument("--concurrency", type=int, dest="max_concurrent_programs",
                         help="programs in flight at once")
     parser.add_argument("--seed", type=int)
@@ -56,7 +58,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-_CONFIG_KEYS = ("workers", "model", "gpu", "tp", "time_scale", "queue", "router",
+_CONFIG_KEYS = ("workers", "model", "gpu", "tp", "time_scale", "queue", "router", "ttl",
                 "max_concurrent_programs", "seed", "trace_dir")
 
 

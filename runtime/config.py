@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from runtime.core.budget import Price
-from runtime.core.names import QueueName, RouterName
+from runtime.core.names import QueueName, RouterName, TTLName
 
 # Illustrative list prices (USD per million tokens) for hosted open-weight models;
 # used for budgets in USD when the user gives none.
@@ -35,6 +35,13 @@ class RuntimeConfig(BaseModel):
     """Queue policy: which waiting call a worker gets next."""
     router: RouterName = "sticky"
     """Routing policy: which worker a call goes to."""
+    ttl: TTLName | None = "agentrt"
+    """TTL policy: what a worker keeps of a session's KV while it waits on a tool
+    (runtime.core.retention: none, fixed, continuum, infercept, thunderagent, agentrt);
+    None: no retention at all (the engine's own pressure rule, no decisions)."""
+    duration_min_samples: int = Field(100, ge=1)
+    """Observed calls of a tool before its own durations alone predict it; until then
+    they are blended with its prior or the durations of all tools."""
     dispatch_window: int = Field(8, ge=1)
     """Calls a worker may hold beyond those it runs; the rest wait in the scheduler."""
     runners: int = Field(2, ge=1)
@@ -55,3 +62,32 @@ class RuntimeConfig(BaseModel):
     """Keep the scheduler's dispatch log (`Runtime.dispatch_log()`): every (worker,
     request) decision in order, to compare runs and drivers (grows with every call)."""
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    """USD per million input and output tokens, per model: what budgets are charged and
+    what the planner prices candidates at."""
+    planner: str = "mcpp"
+    """Planner that chooses model and samples for steps that declare candidates (a name
+    from runtime.core.planner.PLANNERS)."""
+    admission_min_success: float = Field(0.05, ge=0.0, le=1.0)
+    """A planned program whose estimated success probability is below this is rejected
+    at admission."""
+    stand_ins: dict[str, str] = Field(default_factory=dict)
+    """Candidate models the workers' model answers for: {name: served model}. Workers
+    serve one model (`model`); a call to a stand-in runs there but is priced, traced
+    and planned as itself."""
+
+    @model_validator(mode="after")
+    def _stand_ins_are_served(self) -> RuntimeConfig:
+        wrong = {name: to for name, to in self.stand_ins.items() if to != self.model}
+        if wrong:
+            raise ValueError(f"stand_ins {wrong} map to models the workers do not serve; "
+                             f"every worker serves {self.model!r}, so map each to it")
+        return self
+
+    @field_validator("planner")
+    @classmethod
+    def _known_planner(cls, name: str) -> str:
+        from runtime.core.planner import PLANNERS  # numpy and the planners: on use only
+
+        if name not in PLANNERS:
+            raise ValueError(f"unknown planner {name!r}; valid: {sorted(PLANNERS)}")
+        return name

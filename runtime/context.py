@@ -5,7 +5,10 @@ hashes let the engine find the part of it that is still cached), reserves its wo
 cost in the program's budget ledger, sends it through the backend (the scheduler) and
 turns the engine's `RequestDone` into a `ChatReply`. `ctx.chat_tokens` does the same for
 a counted call (token counts, no text: trace replay). `ctx.call_tool` runs a declared
-tool through toolmgr. All record OpenTelemetry spans under the step's span.
+tool through toolmgr. All record OpenTelemetry spans under the step's span. A reply
+that ended in a tool call carries the worker's TTL decision for the session, recorded as
+a `kv_pin` event on that call's chat span; each tool call's measured duration goes to
+the backend (`tool_finished`) for the cluster's duration model.
 """
 from __future__ import annotations
 
@@ -20,9 +23,11 @@ from programs.context import ChatReply, Usage
 from programs.errors import UndeclaredToolError
 from runtime import tracing
 from runtime.core.budget import BudgetLedger
-from runtime.core.messages import LLMRequest, RequestDone
+from runtime.core.messages import LLMRequest, PinNote, RequestDone
 from runtime.core.session_chain import SessionChain, request_id
 from runtime.engines.tokenizer import SimpleTokenizer
+from runtime.portfolio import PortfolioSession, StepPlan
+from runtime.sampling import Sample, Sampler
 from toolmgr import ToolManager, ToolResult
 
 
@@ -31,9 +36,19 @@ class ChatBackend(Protocol):
 
     async def chat(self, request: LLMRequest) -> RequestDone: ...
 
+    async def chat_forks(self, requests: list[LLMRequest]) -> list[RequestDone]:
+        """Parallel samples of one prompt, run as forks on one worker; replies in the
+        order of `requests`, once all are done."""
+        ...
+
     async def abort(self, request_id: str) -> None: ...
 
     async def release_session(self, session_id: str) -> None: ...
+
+    def tool_finished(self, tool: str, seconds: float, prior_s: float | None) -> None:
+        """A tool call ran for `seconds` (wall); `prior_s`: the tool's declared prior
+        mean. A notification for the cluster's duration model: returns at once."""
+        ...
 
 
 @dataclass(slots=True)
@@ -60,6 +75,11 @@ class ProgramState:
     tool_time_s: float = 0.0
     inflight: set[str] = field(default_factory=set)
     steps_done: list[str] = field(default_factory=list)
+    steps_running: set[str] = field(default_factory=set)
+    portfolio: PortfolioSession | None = None
+    """The program's planner session when its steps declare choices (runtime.portfolio)."""
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    """Every sampling attempt of planned steps: step, model, k, passes, workers."""
 
 
 class RunnerStepContext:
@@ -67,7 +87,8 @@ class RunnerStepContext:
 
     def __init__(self, state: ProgramState, step_id: str, step_name: str,
                  declared_tools: tuple[str, ...], model: str | None, max_tokens: int,
-                 backend: ChatBackend, tools: ToolManager, tokenizer: SimpleTokenizer) -> None:
+                 backend: ChatBackend, tools: ToolManager, tokenizer: SimpleTokenizer,
+                 verifier: str | None = None) -> None:
         self.program_id = state.program_id
         self.step_id = step_id
         self.session_id = f"{state.program_id}/{step_id}"
@@ -81,6 +102,30 @@ class RunnerStepContext:
         self._tokenizer = tokenizer
         self._turn = 0  # calls made so far; the next call's number
         self._chain: SessionChain | None = None  # grown by chat_tokens
+        self._sampler = Sampler(self, verifier, max_tokens)
+
+    # -- declared choices (runtime.sampling) ------------------------------------------
+    async def sample(self, messages: list[dict[str, Any]], **verify: Any) -> Sample:
+        """Sample this planned step until a sample passes its verifier and return it.
+        The planner picks the model and k parallel samples per attempt (forks sharing
+        the prompt's KV on one worker); `verify` goes to the verifier with `sample=`.
+        Raises PlanStopped when the planner gives up, BudgetExhausted when nothing fits
+        the budget, ValueError when the step declared no candidates."""
+        if self._state.portfolio is None or self.step_id not in \
+                self._state.portfolio.problem.index:
+            raise ValueError(f"step {self._step_name!r} called ctx.sample but declared no "
+                             "choices; add @step(candidates=[...], verifier=...)")
+        return await self._sampler.sample(list(messages), verify)
+
+    @property
+    def plan(self) -> StepPlan | None:
+        """The planner's choice for this step's latest attempt (None before the first)."""
+        return self._sampler.plan
+
+    @property
+    def sessions(self) -> list[str]:
+        """Every session this step used: its own and its forks'."""
+        return [self.session_id, *self._sampler.sessions]
 
     async def chat(self, messages: list[dict[str, Any]], tools: list | None = None,
                    model: str | None = None, max_tokens: int | None = None,
@@ -146,6 +191,9 @@ class RunnerStepContext:
             span.set_attribute("agentrt.tool.duration_s", result.duration_s)
             if not result.ok:
                 span.set_status(otel.Status(otel.StatusCode.ERROR, result.error or ""))
+        if result.ok or result.duration_s > 0.0:  # it ran (not rejected before running)
+            spec = self._tools.registry.get(name).spec
+            self._backend.tool_finished(name, result.duration_s, spec.duration_prior_s)
         state = self._state
         state.tool_calls += 1
         state.tool_errors += 0 if result.ok else 1
@@ -242,6 +290,19 @@ class RunnerStepContext:
                                              "prompt_tokens": done.prompt_tokens})
         if done.tool_calls:
             span.add_event("tool_calls", {"names": [c.name for c in done.tool_calls]})
+        if done.kv_pin is not None:
+            _add_pin_event(span, done.kv_pin)
+
+
+def _add_pin_event(span: otel.Span, note: PinNote) -> None:
+    """The worker's TTL decision for the session while the tool runs, stamped when
+    the worker made it (model-clock seconds; see `PinNote`)."""
+    span.add_event("kv_pin", {
+        "action": note.action, "ttl_s": note.ttl_s, "reason": note.reason,
+        "tool": note.tool, "duration_source": note.duration_source,
+        "duration_samples": note.duration_samples, "predicted_s": note.predicted_s,
+        "blocks": note.blocks, "status": note.status,
+    }, timestamp=int(note.decided_at * 1e9))
 
 
 def _reply(done: RequestDone) -> ChatReply:
@@ -274,6 +335,13 @@ class SyncStepContext:
 
     def call_tool(self, call: dict[str, Any]) -> ToolResult:
         return self._wait(self._ctx.call_tool(call))
+
+    def sample(self, messages: list[dict[str, Any]], **verify: Any) -> Sample:
+        return self._wait(self._ctx.sample(messages, **verify))
+
+    @property
+    def plan(self) -> StepPlan | None:
+        return self._ctx.plan
 
     def call_tools(self, calls: list[dict[str, Any]]) -> list[ToolResult]:
         return self._wait(self._ctx.call_tools(calls))

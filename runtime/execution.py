@@ -4,28 +4,38 @@
 plain asyncio; the Ray actor around it only supplies the backend and collects spans.
 
     (the caller opens the program's invoke_workflow span and passes its context)
-    build graph ─▶ run_graph (ready steps concurrently) ─▶ ProgramResult
-                      │  step: invoke_agent span, ctx.chat / ctx.call_tool, release session
+    build graph ─▶ admission ─▶ run_graph (ready steps concurrently) ─▶ ProgramResult
+                      │  step: invoke_agent span, ctx.chat / ctx.call_tool / ctx.sample,
+                      │        release its sessions
                       │  tool node: execute_tool span
                       └─ deadline: cancel everything in flight (LLM calls aborted)
+
+Admission: when steps declare choices (`@step(candidates=...)`) and the runtime plans
+(`planning`), a `PortfolioSession` plans the program's start; a program it judges
+infeasible ends at once as `rejected` with the estimate and the reason.
 """
 from __future__ import annotations
 
 import asyncio
 import inspect
+import zlib
 from typing import Any, Callable
 
 import msgpack
+import numpy as np
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel
 
 from programs import ProgramDef, StepNode, run_graph
 from runtime import tracing
+from runtime.choices import PlanningSettings, planned_steps, planning_problem
 from runtime.context import ChatBackend, ProgramState, RunnerStepContext, SyncStepContext
 from runtime.core.budget import BudgetExhausted, BudgetLedger, Price
+from runtime.core.planner import make_planner
 from runtime.engines.tokenizer import SimpleTokenizer
+from runtime.portfolio import Admission, PlanStopped, PortfolioSession
 from runtime.results import (
-    BUDGET_EXHAUSTED, DEADLINE_MISSED, FAILED, SUCCEEDED, ProgramResult,
+    BUDGET_EXHAUSTED, DEADLINE_MISSED, FAILED, REJECTED, STOPPED, SUCCEEDED, ProgramResult,
 )
 from toolmgr import ToolManager
 
@@ -36,7 +46,8 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
                           default_model: str, served_models: tuple[str, ...],
                           block_size: int, prices: dict[str, Price],
                           clock: Callable[[], float],
-                          parent: dict[str, str] | None = None) -> ProgramResult:
+                          parent: dict[str, str] | None = None,
+                          planning: PlanningSettings | None = None) -> ProgramResult:
     graph = program.build(*args, **kwargs)
     options = program.options
     for tool in graph.tools():
@@ -47,14 +58,23 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
         ledger=BudgetLedger(options.budget_tokens, options.budget_usd, prices),
         default_model=default_model, served_models=served_models, block_size=block_size,
         clock=clock)
+    admission = _admit(graph, state, options, planning)
+    if admission is not None and not admission.admitted:
+        result = _result(state, REJECTED, admission.reason, None, None, clock())
+        result.success_estimate = admission.estimate
+        return result
 
     async def run_node(node: StepNode, node_args: tuple, node_kwargs: dict) -> Any:
+        state.steps_running.add(node.node_id)
         if node.kind == "tool":
             result = await _run_tool_node(node, node_args, node_kwargs, state, tools)
         else:
             result = await _run_step(node, node_args, node_kwargs, state, backend, tools,
                                      tokenizer)
+        state.steps_running.discard(node.node_id)
         state.steps_done.append(node.node_id)  # kept even if the deadline cuts the rest
+        if state.portfolio is not None:
+            state.portfolio.finished(node.node_id)
         return result
 
     # Steps become children of the caller's invoke_workflow span (another process).
@@ -64,7 +84,26 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
             run_graph(graph, run_node), options.deadline_s, arrival, clock)
     finally:
         otel_context.detach(token)
-    return _result(state, status, error, failed, outcome, clock())
+    result = _result(state, status, error, failed, outcome, clock())
+    result.steps_cancelled = sorted(state.steps_running - {failed})
+    result.success_estimate = admission.estimate if admission is not None else None
+    return result
+
+
+def _admit(graph, state: ProgramState, options, planning: PlanningSettings | None
+           ) -> Admission | None:
+    """Start the program's planner session and judge the program; None when nothing
+    is planned (no settings, or no step declares candidates)."""
+    if planning is None or not planned_steps(graph):
+        return None
+    deadline = None if options.deadline_s is None else state.arrival + options.deadline_s
+    seed = [planning.seed, zlib.crc32(state.program_id.encode())]
+    session = PortfolioSession(planning_problem(graph, planning),
+                               make_planner(planning.planner), state.ledger,
+                               options.budget_usd, deadline, state.clock,
+                               np.random.default_rng(seed))
+    state.portfolio = session
+    return session.admit(planning.min_success)
 
 
 async def _run_with_deadline(coro, deadline_s: float | None, arrival: float,
@@ -77,7 +116,8 @@ async def _run_with_deadline(coro, deadline_s: float | None, arrival: float,
         return DEADLINE_MISSED, f"deadline of {deadline_s}s passed", None, None
     if outcome.status == "succeeded":
         return SUCCEEDED, None, None, outcome
-    status = BUDGET_EXHAUSTED if isinstance(outcome.exception, BudgetExhausted) else FAILED
+    status = (BUDGET_EXHAUSTED if isinstance(outcome.exception, BudgetExhausted) else
+              STOPPED if isinstance(outcome.exception, PlanStopped) else FAILED)
     return status, outcome.error, outcome.failed_node, outcome
 
 
@@ -85,7 +125,8 @@ async def _run_step(node: StepNode, args: tuple, kwargs: dict, state: ProgramSta
                     backend: ChatBackend, tools: ToolManager,
                     tokenizer: SimpleTokenizer) -> Any:
     ctx = RunnerStepContext(state, node.node_id, node.name, tuple(node.tools), node.model,
-                            node.max_tokens, backend, tools, tokenizer)
+                            node.max_tokens, backend, tools, tokenizer,
+                            verifier=getattr(node.target.options, "verifier", None))
     fn = node.target.fn
     with tracing.tracer().start_as_current_span(f"invoke_agent {node.name}") as span:
         span.set_attributes({tracing.OPERATION: "invoke_agent", tracing.AGENT_NAME: node.name,
@@ -97,7 +138,8 @@ async def _run_step(node: StepNode, args: tuple, kwargs: dict, state: ProgramSta
             sync_ctx = SyncStepContext(ctx, asyncio.get_running_loop())
             return await asyncio.to_thread(fn, sync_ctx, *args, **kwargs)
         finally:
-            await asyncio.shield(backend.release_session(ctx.session_id))
+            await asyncio.shield(asyncio.gather(
+                *(backend.release_session(session) for session in ctx.sessions)))
 
 
 async def _run_tool_node(node: StepNode, args: tuple, kwargs: dict, state: ProgramState,
@@ -130,7 +172,8 @@ def _result(state: ProgramState, status: str, error: str | None, failed: str | N
         cached_tokens=state.cached_tokens, prefilled_tokens=state.prefilled_tokens,
         output_tokens=state.output_tokens, queue_wait_s=state.queue_wait_s,
         tool_calls=state.tool_calls, tool_errors=state.tool_errors,
-        tool_time_s=state.tool_time_s, spent_usd=state.ledger.spent_usd)
+        tool_time_s=state.tool_time_s, spent_usd=state.ledger.spent_usd,
+        attempts=list(state.attempts))
 
 
 def _plain(value: Any) -> Any:

@@ -12,6 +12,8 @@ FAILED = "failed"
 BUDGET_EXHAUSTED = "budget_exhausted"
 DEADLINE_MISSED = "deadline_missed"
 CANCELLED = "cancelled"
+REJECTED = "rejected"  # admission: the planner judged the program infeasible
+STOPPED = "stopped"  # the planner gave the program up while it ran
 
 
 @wire.register
@@ -38,6 +40,14 @@ class ProgramResult:
     tool_time_s: float = 0.0
     spent_usd: float = 0.0
     spans: list[dict[str, Any]] = field(default_factory=list)
+    steps_cancelled: list[str] = field(default_factory=list)
+    """Steps that were running when the deadline (or a failure) stopped the program."""
+    success_estimate: float | None = None
+    """The planner's estimated success probability at admission (planned programs)."""
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    """Sampling attempts of planned steps: step, attempt, model, k, passed, workers,
+    cached_tokens (per fork), estimate (the planner's, when it chose), seconds (wall
+    time of the samples and their verification)."""
 
     @property
     def completion_time(self) -> float:

@@ -14,7 +14,8 @@ import msgpack
 
 from kvcache.prefix import TokenChain
 from runtime.core.messages import (
-    EngineStats, Evicted, LLMRequest, PinExpired, Preempted, RequestDone, ToolCallSpec,
+    EngineStats, Evicted, LLMRequest, PinExpired, PinNote, Preempted, RequestDone,
+    ToolCallSpec,
 )
 
 WIRE_VERSION = 1
@@ -31,7 +32,7 @@ def register(cls: type) -> type:
 
 
 for _cls in (LLMRequest, RequestDone, Preempted, Evicted, PinExpired, EngineStats,
-             ToolCallSpec):
+             ToolCallSpec, PinNote):
     register(_cls)
 
 

@@ -270,8 +270,8 @@ def _check_step(s: StepModel, at: str) -> list[tuple[str, str]]:
         out.append((f"{at}.prefix_tokens", f"must be 0 when prefix_id is null (got "
                     f"{s.prefix_tokens}); name the prefix or count it in the first turn"))
     if s.prefix_id is not None and not s.prefix_tokens:
-        out.append((f"{at}.prefix_tokens", f"must be >= 1 when prefix_id is set "
-                    f"(got 0); give the prefix's length or set prefix_id to null"))
+        out.append((f"{at}.prefix_tokens", "must be >= 1 when prefix_id is set "
+                    "(got 0); give the prefix's length or set prefix_id to null"))
     for k, t in enumerate(s.turns):
         if t.tool is None and t.tool_duration:
             out.append((f"{at}.turns[{k}].tool_duration", f"must be 0 when tool is null "

@@ -26,6 +26,7 @@ from opentelemetry import trace as otel
 from programs import ProgramDef
 from programs.workloads.spec import ProgramSpec
 from runtime import tracing, wire
+from runtime.choices import PlanningSettings, check_declared_models
 from runtime.cluster.runner_actor import ProgramRunner
 from runtime.cluster.scheduler_actor import SchedulerActor
 from runtime.cluster.worker_actor import WorkerActor
@@ -82,7 +83,8 @@ class Runtime:
         factory = EngineFactory(model=cfg.model, gpu=cfg.gpu, tp=cfg.tp,
                                 responder=self.responder, block_size=cfg.block_size,
                                 max_num_seqs=cfg.max_num_seqs,
-                                max_batched_tokens=cfg.max_batched_tokens, seed=cfg.seed)
+                                max_batched_tokens=cfg.max_batched_tokens, seed=cfg.seed,
+                                ttl=cfg.ttl)
         factory.validate()  # a bad model or GPU name fails before Ray starts
         tracing.setup("agentrt-driver")
         self._connect()
@@ -91,16 +93,17 @@ class Runtime:
         placement = self._placement()
         self._workers = [
             WorkerActor.options(**placement).remote(
-                f"w{i}", factory, cfg.time_scale, self._scheduler)
+                f"w{i}", factory, cfg.time_scale, self._scheduler, cfg.duration_min_samples)
             for i in range(cfg.workers)]
         ids = ray.get([w.start.remote() for w in self._workers], timeout=120)
         # One call, so workers join in order (the router breaks ties by that order).
         ray.get(self._scheduler.register_workers.remote(list(zip(ids, self._workers))),
                 timeout=60)
         prices = {m: (p.input_per_m, p.output_per_m) for m, p in cfg.prices.items()}
+        planning = self.planning.to_plain()
         self._runners = [
-            ProgramRunner.remote(self._scheduler, cfg.model, [cfg.model], cfg.block_size,
-                                 prices)
+            ProgramRunner.remote(self._scheduler, cfg.model, list(self.planning.served),
+                                 cfg.block_size, prices, planning)
             for _ in range(cfg.runners)]
         # Wait until the runners are up, so the first programs do not pay their start.
         ray.get([r.leftover_spans.remote() for r in self._runners], timeout=120)
@@ -140,7 +143,7 @@ class Runtime:
         starts = _check_arrivals(arrivals, len(inputs))
         self._require_started()
         for kwargs in inputs:
-            program.build(**kwargs)
+            check_declared_models(program.build(**kwargs), self.planning)
         ref = ray.put(program)
         return self._run([_Launch(program, ref, kwargs, pid, at)
                           for kwargs, pid, at in zip(inputs, ids, starts)], progress)
@@ -160,6 +163,15 @@ class Runtime:
             p.build()
         return self._run([_Launch(p, ray.put(p), {}, pid, spec.arrival * scale)
                           for p, pid, spec in zip(programs, ids, specs)], progress)
+
+    @property
+    def planning(self) -> PlanningSettings:
+        """How runners plan steps that declare choices (from the config)."""
+        cfg = self.config
+        return PlanningSettings(
+            planner=cfg.planner, min_success=cfg.admission_min_success, prices=cfg.prices,
+            served_model=cfg.model, stand_ins=cfg.stand_ins, gpu=cfg.gpu, tp=cfg.tp,
+            time_scale=cfg.time_scale, seed=cfg.seed)
 
     def dispatch_log(self) -> list[Dispatch]:
         """Every (worker, request) the scheduler dispatched so far, in order; empty

@@ -8,6 +8,10 @@ moves wire-encoded messages. Its methods run on one event loop, so the core is n
 entered concurrently. Ray may start an async actor's calls out of order, so each
 runner numbers its calls and `chat` hands them to the core in that order: steps that
 call at the same instant are routed in the order they called, as in the simulator.
+
+It also relays retention facts (tool timings, program ends) from runners to workers:
+each worker gets those it has not had yet with its next `submit` (`FeedLog`, see
+`runtime.cluster.retention`).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from typing import Any
 import ray
 
 from runtime import wire
+from runtime.cluster.retention import FeedLog
 from runtime.core.messages import RequestDone
 from runtime.core.scheduler import Scheduler
 
@@ -57,12 +62,19 @@ class SchedulerActor:
         self._futures: dict[str, asyncio.Future] = {}
         self._order = CallerOrder()
         self._busy_time = 0.0
+        self._feed = FeedLog()
 
     async def register_workers(self, workers: list[tuple[str, Any]]) -> None:
         """Add workers in the given order: the order the router breaks ties by."""
         for worker_id, handle in workers:
             self.core.add_worker(worker_id)
             self._workers[worker_id] = handle
+            self._feed.add_worker(worker_id)
+
+    async def learn(self, fact: bytes) -> None:
+        """A wire-encoded retention fact (`ToolTiming`, `ProgramEnded`) for the
+        workers' duration models and TTL policies."""
+        self._feed.append(fact)
 
     async def chat(self, request_bytes: bytes, caller: str = "", seq: int = 0) -> bytes:
         """Submit call number `seq` of `caller` (after its earlier ones); returns the
@@ -80,6 +92,26 @@ class SchedulerActor:
                 self._order.done(caller, seq)
         done: RequestDone = await future
         return wire.encode(done)
+
+    async def chat_forks(self, requests: list[bytes], caller: str = "",
+                         seq: int = 0) -> list[bytes]:
+        """Submit parallel samples of one step as a fork group (one worker, sent
+        together, see `Scheduler.submit_forks`), as call `seq` of `caller`; returns
+        their wire-encoded RequestDones in the order given, once all are done."""
+        loop = asyncio.get_running_loop()
+        if caller:
+            await self._order.turn(caller, seq)
+        try:
+            group = [wire.decode(data) for data in requests]
+            futures = [loop.create_future() for _ in group]
+            for request, future in zip(group, futures):
+                self._futures[request.request_id] = future
+            worker_id = self.core.submit_forks(group, time.time())
+            self._pump(worker_id)
+        finally:
+            if caller:
+                self._order.done(caller, seq)
+        return [wire.encode(done) for done in await asyncio.gather(*futures)]
 
     async def report(self, worker_id: str, events: list[bytes], stats: bytes) -> None:
         now = time.time()
@@ -120,4 +152,5 @@ class SchedulerActor:
     def _pump(self, worker_id: str) -> None:
         requests = self.core.take(worker_id, time.time())
         if requests:
-            self._workers[worker_id].submit.remote([wire.encode(r) for r in requests])
+            self._workers[worker_id].submit.remote([wire.encode(r) for r in requests],
+                                                   self._feed.take(worker_id))

@@ -8,6 +8,10 @@ While the engine stays busy, steps are paced on a schedule (each ends `duration`
 the previous one's scheduled end) rather than slept back to back, so the time spent
 stepping and reporting does not add up into drift from the modeled clock; a worker
 more than `CATCH_UP_S` behind its schedule starts a new one instead of bursting.
+
+With a TTL policy, the worker decides what to keep of a session whose call ended in
+a tool call at the end of that call's step, before reporting it (see
+`runtime.cluster.retention`); the scheduler's retention feed arrives with `submit`.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from typing import Any
 import ray
 
 from runtime import wire
+from runtime.cluster.retention import WorkerRetention
+from runtime.core.retention import ModelClock
 from runtime.engines.base import Engine
 
 CATCH_UP_S = 0.1
@@ -26,11 +32,17 @@ CATCH_UP_S = 0.1
 @ray.remote(num_cpus=0)
 class WorkerActor:
     def __init__(self, worker_id: str, engine_factory: Any, time_scale: float,
-                 scheduler: Any) -> None:
+                 scheduler: Any, duration_min_samples: int = 100) -> None:
+        """`engine_factory.ttl` names the TTL policy (None: no retention)."""
         self.worker_id = worker_id
         self.engine: Engine = engine_factory(worker_id)
         self.time_scale = time_scale
         self.scheduler = scheduler
+        self.retention: WorkerRetention | None = None
+        if engine_factory.ttl is not None:
+            self.retention = WorkerRetention(
+                engine_factory.ttl, self.engine, ModelClock(time.time(), time_scale),
+                duration_min_samples)
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task | None = None
         self._gpu_time = 0.0
@@ -41,17 +53,27 @@ class WorkerActor:
             self._loop_task = asyncio.get_running_loop().create_task(self._loop())
         return self.worker_id
 
-    async def submit(self, requests: list[bytes]) -> None:
+    async def submit(self, requests: list[bytes], feed: list[bytes] | None = None) -> None:
+        """Queue wire-encoded calls; `feed`: retention facts not yet sent here."""
         now = time.time()
+        if self.retention is not None and feed:
+            self.retention.learn(feed)
         for data in requests:
-            self.engine.submit(wire.decode(data), now)
+            request = wire.decode(data)
+            self.engine.submit(request, now)
+            if self.retention is not None:
+                self.retention.submitted(request)
         self._wake.set()
 
     async def abort(self, request_id: str) -> None:
         self.engine.abort(request_id, time.time())
+        if self.retention is not None:
+            self.retention.aborted(request_id)
 
     async def release(self, session_id: str) -> None:
         self.engine.release(session_id, time.time())
+        if self.retention is not None:
+            self.retention.released(session_id)
 
     async def stats(self) -> dict[str, Any]:
         s = self.engine.stats()
@@ -59,7 +81,9 @@ class WorkerActor:
                 "steps": self._steps, "running": s.running, "waiting": s.waiting,
                 "kv_capacity_blocks": s.kv_capacity_blocks, "kv_used_blocks": s.kv_used_blocks,
                 "prefix_hit_tokens": s.prefix_hit_tokens,
-                "prefix_miss_tokens": s.prefix_miss_tokens}
+                "prefix_miss_tokens": s.prefix_miss_tokens,
+                "kv_pinned_blocks": s.kv_pinned_blocks,
+                "pin_decisions": dict(self.retention.decisions) if self.retention else {}}
 
     async def check_integrity(self) -> bool:
         self.engine.check_integrity()
@@ -82,6 +106,8 @@ class WorkerActor:
             # A step that could schedule nothing (all memory pinned) still yields.
             await asyncio.sleep(max(step_end - time.time(), 1e-3 if
                                     result.duration == 0 else 0.0))
+            if self.retention is not None:
+                self.retention.step_finished(result.events, time.time())
             await self.scheduler.report.remote(
                 self.worker_id, [wire.encode(e) for e in result.events],
                 wire.encode(self.engine.stats()))

@@ -50,6 +50,10 @@ class LLMRequest:
     output_tokens_hint: int | None = None
     # True when the caller knows this is the program's last LLM call (no pin after it).
     last_call: bool = False
+    # A parallel sample (fork) of another request with the same prompt: the engine
+    # admits it once that request has prefilled, so the prompt's KV is computed once
+    # and shared (see runtime.engines.scheduler).
+    fork_of: str | None = None
     trace_context: dict[str, str] | None = None
     # Set by the scheduler's queue policy when it dispatches; lower runs first.
     priority: tuple = ()
@@ -102,6 +106,31 @@ class RequestDone:
     first_token_at: float = 0.0
     preemptions: int = 0
     recomputed_tokens: int = 0
+    # What the worker did with the session's KV when this reply ended in a tool call
+    # (Ray runtime; None otherwise).
+    kv_pin: PinNote | None = None
+
+
+@dataclass(slots=True)
+class PinNote:
+    """A TTL decision for the session of a reply that ended in a call to `tool`, as
+    the trace shows it. Times are model-clock seconds (wall seconds / time_scale):
+    `ttl_s` is how long the KV is kept (until - now; 0 for offload and drop, inf for
+    a pin until the next turn); `predicted_s` is the tool's median duration under the
+    duration model (`duration_source`, from `duration_samples` observed calls).
+    `blocks`/`status`: what the pin mechanism held (`kvcache.holds.HoldStatus`, "" when
+    nothing was to be held). `decided_at`: the engine's clock."""
+
+    tool: str
+    action: str
+    ttl_s: float
+    reason: str
+    duration_source: str
+    duration_samples: int
+    predicted_s: float
+    blocks: int = 0
+    status: str = ""
+    decided_at: float = 0.0
 
 
 @dataclass(slots=True)

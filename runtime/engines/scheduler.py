@@ -161,8 +161,12 @@ class Scheduler:
     def _admit(
         self, now: float, budget: int, batch: StepBatch, events: list[EngineEvent]
     ) -> None:
+        deferred: list[tuple] = []  # forks whose parent has not prefilled yet
         while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
             seq = self.seqs[self.waiting[0][-1]]
+            if self._parent_prefilling(seq):
+                deferred.append(heapq.heappop(self.waiting))
+                continue
             extra = self.watermark if self.running else 0
             if not self.kv.can_allocate(seq.chain, extra):
                 if self.running or not self._drop_pin(self._pin_to_drop(now), now, events):
@@ -178,6 +182,15 @@ class Scheduler:
             n = min(seq.chain.num_tokens - seq.computed, budget)
             batch.add(seq, n)
             budget -= n
+        for key in deferred:
+            heapq.heappush(self.waiting, key)
+
+    def _parent_prefilling(self, seq: Seq) -> bool:
+        """A fork waits while the request it forks from is waiting or prefilling: once
+        that one's prompt blocks are committed, the fork finds them cached (SGLang's
+        in-batch prefix sharing, instead of prefilling the same prompt k times)."""
+        parent = self.seqs.get(seq.req.fork_of) if seq.req.fork_of else None
+        return parent is not None and parent.state in (WAITING, PREFILL)
 
     def could_admit(self) -> bool:
         """Whether admission would take the head of the queue now (read-only)."""

@@ -28,6 +28,7 @@ from runtime.core.retention import (
     apply_decision,
     make_ttl_policy,
 )
+from runtime.engines.facts import engine_facts
 from runtime.engines.simulated import SimulatedEngine
 from runtime.sim.player import StepRun
 from toolmgr.durations import DurationModel
@@ -117,14 +118,6 @@ class Retention:
         if self.policy is not None:
             self.policy.on_program_finished(program_id, turns)
 
-    # -- facts -----------------------------------------------------------------------
-
     @staticmethod
     def _facts(engine: SimulatedEngine, tokens: int) -> EngineFacts:
-        kv, perf = engine.kv, engine.perf
-        return EngineFacts(
-            capacity_blocks=kv.capacity_blocks, used_blocks=kv.num_used_blocks,
-            pinned_blocks=kv.num_held_blocks, recompute_s=perf.recompute_time(tokens),
-            reload_s=perf.reload_time(tokens) if kv.host is not None else None,
-            step_s=engine.decode_step_time, batch_tokens=engine.running_context_tokens,
-            kv_bytes_per_token=float(perf.model.kv_bytes_per_token))
+        return engine_facts(engine, tokens)

@@ -7,6 +7,8 @@
     thunderagent  "thunderagent": program admission per worker (ThunderAgentAdmission)
     agentrt       "agentrt": soft pin along the tool's survival curve (the default)
     apply         apply_decision: PinDecision -> PinSet / KVCacheManager calls
+    clock         ModelClock: a model-clock decision on an engine's (wall) clock
+    note          pin_note: a decision as the trace shows it (PinNote)
     tool_cdf      the raw duration samples the Continuum rule reads
     trackers      EtaTracker, QueueDelayTracker
 
@@ -38,6 +40,8 @@ from runtime.core.retention.thunderagent import (
 )
 from runtime.core.retention.agentrt import AgentRTTTL
 from runtime.core.retention.apply import Applied, apply_decision
+from runtime.core.retention.clock import EngineWeight, ModelClock
+from runtime.core.retention.note import pin_note
 
 DEFAULT_TTL_POLICY = "agentrt"
 
@@ -48,8 +52,10 @@ __all__ = [
     "Applied",
     "ContinuumTTL",
     "EngineFacts",
+    "EngineWeight",
     "FixedPin",
     "InferCeptTTL",
+    "ModelClock",
     "NoRetention",
     "PinDecision",
     "PinRequest",
@@ -61,6 +67,7 @@ __all__ = [
     "apply_decision",
     "best_ttl",
     "make_ttl_policy",
+    "pin_note",
     "register_ttl_policy",
     "ttl_policy_names",
 ]
