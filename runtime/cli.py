@@ -47,8 +47,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tp", type=int, help="tensor-parallel degree per worker")
     parser.add_argument("--time-scale", type=float,
                         help="wall seconds per simulated GPU second (default 1.0)")
-    parser.add_argument("--queue", help="queue policy (program_fcfs, request_fcfs)")
-    parser.add_argument("--router", help="routing policy (sticky, least_loaded, round_robin)")
+    parser.add_argument("--queue", help="queue policy (program_fcfs, request_fcfs, plas, "
+                                        "atlas, fair_share)")
+    parser.add_argument("--router", help="routing policy (sticky, least_loaded, "
+                                         "least_outstanding, round_robin, autellix, dualmap)")
+    parser.add_argument("--stealing", action="store_true", default=None,
+                        help="idle workers steal queued calls from busy ones")
     parser.add_argument("--ttl", help="KV retention across tool calls (agentrt, none, fixed, "
                                       "continuum, infercept, thunderagent)")
     parser.add_argument("--concurrency", type=int, dest="max_concurrent_programs",
@@ -58,8 +62,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-_CONFIG_KEYS = ("workers", "model", "gpu", "tp", "time_scale", "queue", "router", "ttl",
-                "max_concurrent_programs", "seed", "trace_dir")
+_CONFIG_KEYS = ("workers", "model", "gpu", "tp", "time_scale", "queue", "router",
+                "stealing", "ttl", "max_concurrent_programs", "seed", "trace_dir")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

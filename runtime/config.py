@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -44,6 +45,14 @@ class RuntimeConfig(BaseModel):
     they are blended with its prior or the durations of all tools."""
     dispatch_window: int = Field(8, ge=1)
     """Calls a worker may hold beyond those it runs; the rest wait in the scheduler."""
+    queue_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of the queue policy (e.g. fair_share's `delta`)."""
+    router_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of the router (e.g. dualmap's SLO)."""
+    stealing: bool = False
+    """Work stealing between workers (runtime.core.stealing)."""
+    steal_options: dict[str, Any] = Field(default_factory=dict)
+    """StealConfig fields (low_mark, high_mark, max_steal, ...)."""
     runners: int = Field(2, ge=1)
     """Program runner actors that execute step code."""
     max_concurrent_programs: int = Field(64, ge=1)
@@ -82,6 +91,14 @@ class RuntimeConfig(BaseModel):
             raise ValueError(f"stand_ins {wrong} map to models the workers do not serve; "
                              f"every worker serves {self.model!r}, so map each to it")
         return self
+
+    @field_validator("steal_options")
+    @classmethod
+    def _known_steal_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        from runtime.core.stealing import StealConfig
+
+        StealConfig(**options)  # unknown or bad fields fail here, by name
+        return options
 
     @field_validator("planner")
     @classmethod

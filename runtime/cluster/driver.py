@@ -32,6 +32,7 @@ from runtime.cluster.scheduler_actor import SchedulerActor
 from runtime.cluster.worker_actor import WorkerActor
 from runtime.config import RuntimeConfig
 from runtime.core.scheduler import Dispatch
+from runtime.core.stealing import StealConfig
 from runtime.engines.factory import EngineFactory
 from runtime.engines.responder import Responder
 from runtime.replay import trace_program
@@ -88,8 +89,11 @@ class Runtime:
         factory.validate()  # a bad model or GPU name fails before Ray starts
         tracing.setup("agentrt-driver")
         self._connect()
-        self._scheduler = SchedulerActor.remote(cfg.queue, cfg.router, cfg.dispatch_window,
-                                                cfg.record_decisions)
+        self._scheduler = SchedulerActor.remote(
+            cfg.queue, cfg.router, cfg.dispatch_window, cfg.record_decisions,
+            queue_options=cfg.queue_options, router_options=cfg.router_options,
+            stealing=StealConfig(**cfg.steal_options) if cfg.stealing else None,
+            cost=factory.perf_model())
         placement = self._placement()
         self._workers = [
             WorkerActor.options(**placement).remote(
@@ -179,6 +183,12 @@ class Runtime:
         self._require_started()
         pairs = ray.get(self._scheduler.dispatch_log.remote(), timeout=60)
         return [Dispatch(*pair) for pair in pairs]
+
+    def scheduler_counters(self) -> dict[str, int]:
+        """The scheduler's counts so far: calls submitted, dispatched, completed, queued,
+        in flight, stolen by idle workers, and sessions moved by those steals."""
+        self._require_started()
+        return ray.get(self._scheduler.summary.remote(), timeout=60)
 
     def check_integrity(self) -> None:
         """Every worker's KV accounting is consistent (raises otherwise)."""

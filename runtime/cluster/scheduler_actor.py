@@ -12,6 +12,12 @@ call at the same instant are routed in the order they called, as in the simulato
 It also relays retention facts (tool timings, program ends) from runners to workers:
 each worker gets those it has not had yet with its next `submit` (`FeedLog`, see
 `runtime.cluster.retention`).
+
+With stealing on, workers short of work steal calls still queued here after the events
+that can submit work (a new call, a finished one), as in the simulator, and the sessions
+that left a worker are released there. (Preemption, which recalls calls already on a
+worker, is simulator-only: an abort and the call's next dispatch could reach the worker
+out of order.)
 """
 from __future__ import annotations
 
@@ -25,6 +31,8 @@ from runtime import wire
 from runtime.cluster.retention import FeedLog
 from runtime.core.messages import RequestDone
 from runtime.core.scheduler import Scheduler
+from runtime.core.stealing import StealConfig
+from runtime.engines.perf_model import PerfModel
 
 
 class CallerOrder:
@@ -55,9 +63,17 @@ class CallerOrder:
 @ray.remote(num_cpus=0, max_concurrency=100_000)
 class SchedulerActor:
     def __init__(self, queue: str, router: str, dispatch_window: int,
-                 record: bool = False) -> None:
+                 record: bool = False, *, queue_options: dict | None = None,
+                 router_options: dict | None = None, stealing: StealConfig | None = None,
+                 cost: PerfModel | None = None) -> None:
+        """`stealing`: work stealing with these marks (None: off); `cost`: the
+        workers' performance model, which prices moving a session's KV."""
         self.core = Scheduler(queue=queue, router=router, dispatch_window=dispatch_window,
-                              record=record)
+                              record=record, queue_options=queue_options or {},
+                              router_options=router_options or {}, stealing=stealing,
+                              cost=cost)
+        self._stealing = stealing is not None
+        self.moves = 0  # sessions released on a worker because their calls were stolen
         self._workers: dict[str, Any] = {}
         self._futures: dict[str, asyncio.Future] = {}
         self._order = CallerOrder()
@@ -87,6 +103,7 @@ class SchedulerActor:
             self._futures[request.request_id] = future
             worker_id = self.core.submit(request, time.time())
             self._pump(worker_id)
+            self._balance()
         finally:
             if caller:
                 self._order.done(caller, seq)
@@ -108,6 +125,7 @@ class SchedulerActor:
                 self._futures[request.request_id] = future
             worker_id = self.core.submit_forks(group, time.time())
             self._pump(worker_id)
+            self._balance()
         finally:
             if caller:
                 self._order.done(caller, seq)
@@ -116,14 +134,18 @@ class SchedulerActor:
     async def report(self, worker_id: str, events: list[bytes], stats: bytes) -> None:
         now = time.time()
         self.core.on_stats(worker_id, wire.decode(stats))
+        finished = False
         for data in events:
             event = wire.decode(data)
             self.core.on_event(event, now)
             if isinstance(event, RequestDone):
+                finished = True
                 future = self._futures.pop(event.request_id, None)
                 if future is not None and not future.done():
                     future.set_result(event)
         self._pump(worker_id)
+        if finished:
+            self._balance()
 
     async def abort(self, request_id: str) -> None:
         future = self._futures.pop(request_id, None)
@@ -142,12 +164,24 @@ class SchedulerActor:
         c = self.core.counters
         return {"submitted": c.submitted, "dispatched": c.dispatched,
                 "completed": c.completed, "queued": self.core.num_queued,
-                "inflight": self.core.num_inflight}
+                "inflight": self.core.num_inflight, "stolen": c.stolen,
+                "moves": self.moves}
 
     async def dispatch_log(self) -> list[tuple[str, str]]:
         """The core's decisions so far as plain (worker id, request id) pairs; empty
         unless constructed with `record`."""
         return [tuple(d) for d in self.core.dispatch_log]
+
+    def _balance(self) -> None:
+        """After an event that can submit work: workers short of work steal, and the
+        sessions that left a worker are released there."""
+        if not self._stealing:
+            return
+        for worker_id in self.core.thieves():
+            self._pump(worker_id)
+        for move in self.core.take_moves():
+            self.moves += 1
+            self._workers[move.src].release.remote(move.session_id)
 
     def _pump(self, worker_id: str) -> None:
         requests = self.core.take(worker_id, time.time())

@@ -10,14 +10,16 @@ from runtime.engines.sequence import Seq
 
 @dataclass(slots=True)
 class StepBatch:
-    """Prefill chunks of one iteration, the sequences it preempted and the tokens its
-    admissions reloaded from host memory."""
+    """Prefill chunks of one iteration, the sequences it preempted, the tokens its
+    admissions reloaded from host memory and how long the last of them waits for a
+    prefetch still on the link."""
 
     chunks: list[tuple[Seq, int]] = field(default_factory=list)
     tokens: int = 0
     pairs: int = 0
     preempted: list[Seq] = field(default_factory=list)
     reloaded: int = 0  # tokens admissions brought back from the host tier
+    prefetch_wait: float = 0.0  # longest wait of an admission for its prefetch to land
 
     def add(self, seq: Seq, n: int) -> None:
         """Schedule `n` prompt tokens of `seq` after its `computed` ones."""

@@ -52,6 +52,9 @@ class Scheduler:
         self.prefilling: dict[str, Seq] = {}  # admission order
         self.decode = DecodeBatch(kv.block_size)
         self._admits = 0
+        # session -> when its prefetched blocks finish arriving over the host link
+        # (`SimulatedEngine.prefetch`); its next admission waits for that.
+        self.prefetch_ready: dict[str, float] = {}
 
     # -- the queue ---------------------------------------------------------------------
 
@@ -179,6 +182,9 @@ class Scheduler:
             self.pins.unpin(seq.req.session_id, now)
             self._start(seq, alloc.cached_tokens + alloc.reloaded_tokens, now)
             batch.reloaded += alloc.reloaded_tokens
+            ready = self.prefetch_ready.pop(seq.req.session_id, None)
+            if ready is not None and ready > now:
+                batch.prefetch_wait = max(batch.prefetch_wait, ready - now)
             n = min(seq.chain.num_tokens - seq.computed, budget)
             batch.add(seq, n)
             budget -= n

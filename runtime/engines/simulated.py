@@ -9,7 +9,10 @@ Pins (`kvcache.PinSet`, exposed as `pins` for `apply_decision`) expire at iterat
 starts, except those of sessions whose next request waits here; a session's pin passes
 to its next request when that is admitted. With a host tier (`host_blocks`), evicted
 blocks go to host memory and an admission that reloads them is charged
-`PerfModel.reload_time` on top of its iteration (they are not prefilled).
+`PerfModel.reload_time` on top of its iteration (they are not prefilled). `prefetch`
+brings a paused session's host blocks back ahead of its next turn over the host link,
+which copies while the GPU computes: the admission then waits only for what is still
+on the link. Reloads and prefetches share one link, in order.
 
 `step(now, horizon)` may fuse a run of pure-decode iterations into one call (see
 `_run_decodes`); its events and state equal those of stepping one iteration at a time.
@@ -92,6 +95,8 @@ class SimulatedEngine:
         self._order = 0
         self.busy_time = 0.0
         self.steps = 0  # iterations run
+        self._link_free_at = 0.0  # when the host link finishes its queued copies
+        self.prefetched_tokens = 0
 
     @classmethod
     def from_names(
@@ -165,8 +170,8 @@ class SimulatedEngine:
             batch.tokens, batch.pairs, num_decode, sched.decode.advance(),
             num_decode + len(batch.chunks),
         )
-        if batch.reloaded:
-            duration += self.perf.reload_time(batch.reloaded)
+        if batch.reloaded or batch.prefetch_wait:
+            duration += self._link_stall(now, batch)
         end = now + duration
         if batch.preempted:
             events += [Preempted(s.rid, s.req.session_id, self.worker_id, end, "kv_full")
@@ -177,6 +182,31 @@ class SimulatedEngine:
         self.busy_time += duration
         self.steps += 1
         return StepResult(duration, events, batch.tokens, num_decode, len(sched.running))
+
+    def _link_stall(self, now: float, batch) -> float:
+        """How long the iteration waits on the host link: reloads at admission queue
+        behind copies in flight and stall the batch for their transfer; an admission
+        whose prefetch is still landing waits for it."""
+        stall = batch.prefetch_wait
+        if batch.reloaded:
+            done = max(now, self._link_free_at) + self.perf.reload_time(batch.reloaded)
+            self._link_free_at = done
+            stall = max(stall, done - now)
+        return stall
+
+    def prefetch(self, session_id: str, prefix: TokenChain, now: float) -> int:
+        """Start copying the host-cached blocks of `prefix` (a session paused on a
+        tool) back to the GPU as free cached blocks, behind the link's queued copies;
+        the session's next admission waits until they land. Returns the blocks moved
+        (0 without a host tier, host blocks or free room)."""
+        n = self.kv.reload(prefix, now)
+        if n:
+            tokens = n * self.block_size
+            done = max(now, self._link_free_at) + self.perf.reload_time(tokens)
+            self._link_free_at = done
+            self._sched.prefetch_ready[session_id] = done
+            self.prefetched_tokens += tokens
+        return n
 
     def _fusable_iterations(self, now: float, stop: float) -> int:
         """How many iterations a fused run from `now` may cover: 1 (an ordinary
@@ -255,6 +285,7 @@ class SimulatedEngine:
 
     def release(self, session_id: str, now: float) -> None:
         self.pins.unpin(session_id, now, "program_end")
+        self._sched.prefetch_ready.pop(session_id, None)
 
     def expire_pins(self, now: float) -> list[EngineEvent]:
         """Drop pins whose deadline is <= now (step calls this first), except those of

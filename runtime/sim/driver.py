@@ -8,6 +8,8 @@ The same objects the Ray runtime drives are driven here by a heap of events:
                 events reach the scheduler and the program player; the worker pumps
                 more work and steps again while it has any
     TOOL_DONE   a tool call's sampled duration has passed: the next turn is submitted
+    PREFETCH    a session paused on a tool starts getting its context back from host
+                memory, when its TTL decision said (before the tool's predicted end)
     SAMPLE      KV use and queue lengths are recorded
     ADMISSION_TICK  ThunderAgent admission re-plans (ttl "thunderagent" only)
     WORKER_CHANGE   a worker joins or leaves mid-run (`SimConfig.worker_changes`)
@@ -44,7 +46,8 @@ from runtime.sim.admission import AdmissionGate
 from runtime.sim.bounds import program_lower_bound
 from runtime.sim.config import SimConfig
 from runtime.sim.events import (
-    ADMISSION_TICK, ARRIVE, SAMPLE, STEP_END, TOOL_DONE, WORKER_CHANGE, EventQueue,
+    ADMISSION_TICK, ARRIVE, PREFETCH, SAMPLE, STEP_END, TOOL_DONE, WORKER_CHANGE,
+    EventQueue,
 )
 from runtime.sim.horizon import Horizons
 from runtime.sim.metrics import Recorder, SimResult
@@ -143,13 +146,12 @@ class Simulation:
         handlers = {ARRIVE: self._on_arrive, STEP_END: self._on_step_end,
                     TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample,
                     ADMISSION_TICK: self._on_admission_tick,
-                    WORKER_CHANGE: self._on_worker_change}
+                    WORKER_CHANGE: self._on_worker_change, PREFETCH: self._on_prefetch}
         queue = self.queue
         while queue:
             self.now, kind, payload = queue.pop()
             self._events += 1
-            if kind == ARRIVE or kind == TOOL_DONE or kind == ADMISSION_TICK or (
-                    kind == WORKER_CHANGE):
+            if kind != STEP_END and kind != SAMPLE:
                 self.horizons.external_popped()
             handlers[kind](payload)
         if self.cfg.check_integrity:
@@ -214,6 +216,11 @@ class Simulation:
         self._follow(session_id, outcome)
         self._balance()
 
+    def _on_prefetch(self, session_id: str) -> None:
+        if self.retention.awaits_prefetch(session_id):  # else its tool is already back
+            self.retention.prefetch(self._engine_of(session_id),
+                                    self.player.step_of(session_id), self.now)
+
     def _on_worker_change(self, change) -> None:
         _, action, worker_id = change
         if action == "add":
@@ -251,7 +258,10 @@ class Simulation:
         self.retention.request_done(engine, done, step.context_before, arrival)
         if outcome.tool_duration is not None:
             tool = step.spec.turns[step.turn].tool
-            self.retention.tool_started(engine, step, tool, outcome.tool_duration, self.now)
+            at = self.retention.tool_started(engine, step, tool, outcome.tool_duration,
+                                             self.now)
+            if at is not None:  # an external event: it changes the engine's free blocks
+                self._push_external(at, PREFETCH, done.session_id)
             if self.gate is not None:
                 self.gate.acting(done.program_id, step.chain.num_tokens, self.now)
         self._follow(done.session_id, outcome)
@@ -310,7 +320,8 @@ class Simulation:
         return self.engines.get(worker_id) if worker_id is not None else None
 
     def _push_external(self, time: float, kind: int, payload) -> None:
-        """Arrivals and tool completions: the events that can submit work."""
+        """Arrivals, tool completions, admission ticks, worker changes and prefetches:
+        the events that can submit work or change an engine's free blocks."""
         self.queue.push(time, kind, payload)
         self.horizons.external_pushed(time)
 

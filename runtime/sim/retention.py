@@ -6,6 +6,7 @@ calls on the engine that holds the session's KV:
     turn ends in a tool call  ─▶ PinRequest ─▶ TTLPolicy.decide ─▶ apply_decision
                                  (engine facts: recompute / reload time, blocks, batch)
                               ─▶ workflow eviction: session_paused; Belady: expect
+    prefetch time (decided)   ─▶ SimulatedEngine.prefetch, if the tool is still running
     tool returns              ─▶ DurationModel.record, step transition recorded
     next request submitted    ─▶ workflow eviction: session_resumed
     request done              ─▶ on_queue_delay(delay, cache lost); Belady: accessed
@@ -42,6 +43,8 @@ class Retention:
         self.durations = DurationModel()
         self.decisions: dict[str, int] = {}  # action -> count
         self._turns: dict[str, int] = {}  # program id -> LLM calls finished
+        self._paused: set[str] = set()  # sessions on a tool with a prefetch to come
+        self.prefetches = 0  # prefetches that moved blocks
 
     def attach(self, engine: SimulatedEngine) -> None:
         """A new worker: a workflow-aware eviction policy reads this duration model."""
@@ -53,9 +56,11 @@ class Retention:
     def tool_started(
         self, engine: SimulatedEngine, step: StepRun, tool: str, tool_duration: float,
         now: float,
-    ) -> None:
+    ) -> float | None:
         """`step`'s turn (its reply already added to the chain) called `tool`, which
-        the trace says runs `tool_duration` seconds (only the Belady oracle reads it)."""
+        the trace says runs `tool_duration` seconds (only the Belady oracle reads it).
+        Returns when to prefetch the session's context back (`prefetch`), if the
+        decision says to."""
         chain = step.chain.chain
         tokens = chain.num_tokens
         eviction = engine.kv.pool.eviction
@@ -66,7 +71,7 @@ class Retention:
         elif isinstance(eviction, BeladyEviction):
             eviction.expect(step.session_id, chain.hashes, now + tool_duration)
         if self.policy is None:
-            return
+            return None
         program = step.program
         last = step.turn + 1 == len(step.spec.turns)
         facts = ProgramFacts(program.spec.program_id, program.arrival,
@@ -78,12 +83,30 @@ class Retention:
         self.decisions[decision.action] = self.decisions.get(decision.action, 0) + 1
         apply_decision(decision, engine.pins, step.session_id, chain, now,
                        program.spec.program_id)
+        if decision.prefetch_at is None or engine.kv.host is None:
+            return None
+        self._paused.add(step.session_id)
+        return max(now, decision.prefetch_at)
+
+    def awaits_prefetch(self, session_id: str) -> bool:
+        """Whether the session is still on the tool its prefetch was planned for."""
+        return session_id in self._paused
+
+    def prefetch(self, engine: SimulatedEngine | None, step: StepRun, now: float) -> None:
+        """The prefetch time of `step`'s session came while it waits on its tool: copy
+        its host blocks back (a turn already back reloads on admission instead)."""
+        self._paused.discard(step.session_id)
+        if engine is None:
+            return
+        if engine.prefetch(step.session_id, step.chain.chain, now):
+            self.prefetches += 1
 
     def tool_finished(
         self, engine: SimulatedEngine | None, step: StepRun, tool: str, seconds: float,
         next_turn: bool,
     ) -> None:
         self.durations.record(tool, seconds)
+        self._paused.discard(step.session_id)
         if engine is None:
             return
         eviction = engine.kv.pool.eviction

@@ -103,6 +103,21 @@ def test_agentrt_leaves_a_long_wait_to_the_host_tier_when_holding_costs_more():
     assert "host reload" in small.reason
 
 
+def test_agentrt_prefetches_what_went_to_host_memory_one_reload_before_the_tool_ends():
+    durations = make_durations(ONE_TO_TEN, min_samples=10)  # median 5 s
+    swap = AgentRTTTL().decide(make_request(reload_s=0.1, batch_tokens=9000), durations)
+    assert swap.action == "drop" and swap.prefetch_at == pytest.approx(10.0 + 5.0 - 0.1)
+    long = make_durations({"build": [900.0] * 10}, min_samples=10)
+    offload = AgentRTTTL().decide(make_request("build", reload_s=0.1), long)
+    assert offload.action == "offload" and offload.prefetch_at == pytest.approx(909.9)
+    # a pin needs no prefetch; nor does anything without a host tier, or with it off
+    pin = AgentRTTTL().decide(make_request(reload_s=0.1, batch_tokens=900_000), durations)
+    assert pin.action == "soft" and pin.prefetch_at is None
+    assert AgentRTTTL().decide(make_request("build"), long).prefetch_at is None
+    off = AgentRTTTL(prefetch=False).decide(make_request("build", reload_s=0.1), long)
+    assert off.action == "offload" and off.prefetch_at is None
+
+
 def test_agentrt_drops_on_the_last_step_and_cold_pins_an_unknown_tool():
     policy = AgentRTTTL()
     assert policy.decide(make_request(last_step=True), make_durations()).action == "drop"

@@ -20,6 +20,8 @@ def run(programs, **config):
         assert counters.preempted > 0
     if config.get("worker_changes"):
         assert sim.rerouted > 0
+    if config.get("ttl") == "agentrt" and config.get("host_tier") == "on":
+        assert sim.retention.prefetches > 0  # contexts come back during tool calls
     return result, list(sim.scheduler.dispatch_log)
 
 
@@ -32,6 +34,7 @@ def run(programs, **config):
     # KV retention: pins expire inside the engines (their deadlines cap fused runs)
     ("swe", {"workers": 2, "concurrency": 24, "kv_blocks": 6000, "ttl": "fixed"}),
     ("remote", {"workers": 2, "concurrency": 24, "kv_blocks": 6000, "ttl": "continuum"}),
+    # ... and with a host tier, prefetches (external events) change free blocks
     ("swe", {"workers": 2, "concurrency": 24, "kv_blocks": 6000, "ttl": "agentrt",
              "host_tier": "on"}),
     ("swe", {"workers": 2, "concurrency": 24, "kv_blocks": 6000, "ttl": "infercept",

@@ -5,6 +5,9 @@
     reload beats recompute and holding costs more than a swap
                                    -> drop: the blocks stay cached while there is room
                                       and go to host memory when evicted
+    (both with a host tier: prefetch whatever is in host memory by the predicted end
+     minus the reload time, so the next turn finds its context back on the GPU instead
+     of stalling the batch for the reload; `prefetch` False turns that off)
     otherwise                      -> soft pin:
         weight 1 until the predicted end (the tool's `full_quantile`, median by default),
         then S(t) = P(tool still running after t), and 0 (expiry) once S < min_weight
@@ -35,7 +38,7 @@ class AgentRTTTL(TTLPolicy):
 
     def __init__(
         self, cap_fraction: float = 0.5, full_quantile: float = 0.5, min_weight: float = 0.05,
-        max_pin_s: float = 300.0, cold_pin_s: float = 2.0,
+        max_pin_s: float = 300.0, cold_pin_s: float = 2.0, prefetch: bool = True,
     ) -> None:
         if not 0.0 < cap_fraction <= 1.0 or not 0.0 < min_weight < 1.0:
             raise ValueError(f"need 0 < cap_fraction <= 1 and 0 < min_weight < 1, got "
@@ -45,6 +48,7 @@ class AgentRTTTL(TTLPolicy):
         self.min_weight = min_weight
         self.max_pin_s = max_pin_s
         self.cold_pin_s = cold_pin_s
+        self.prefetch = prefetch
 
     def decide(self, request: PinRequest, durations: DurationModel) -> PinDecision:
         now, tool, engine = request.now, request.tool, request.engine
@@ -57,12 +61,13 @@ class AgentRTTTL(TTLPolicy):
             fade = durations.quantile(tool, 1.0 - self.min_weight)
         if full >= self.max_pin_s:
             if engine.reload_beats_recompute:
-                return PinDecision.offload(now, f"predicted end {full:.3g} s: reload beats "
-                                                f"recompute")
+                return self._prefetched(PinDecision.offload(
+                    now, f"predicted end {full:.3g} s: reload beats recompute"), request, full)
             return PinDecision.drop(now, f"predicted end {full:.3g} s >= {self.max_pin_s:g} s")
         if engine.reload_beats_recompute and self._swap_is_cheaper(request, full):
-            return PinDecision.drop(now, f"predicted end {full:.3g} s: a host reload costs "
-                                         f"less than holding the memory")
+            return self._prefetched(PinDecision.drop(
+                now, f"predicted end {full:.3g} s: a host reload costs less than holding "
+                     f"the memory"), request, full)
         until = now + min(max(fade, full), self.max_pin_s)
         weight = SurvivalWeight(now, now + full, until, partial(durations.survival, tool))
         value = engine.rebuild_s / max(1, request.context_tokens)
@@ -70,6 +75,14 @@ class AgentRTTTL(TTLPolicy):
             value = 0.0
         return PinDecision.soft(until, weight, value,
                                 f"soft pin: full {full:.3g} s, fades until {until - now:.3g} s")
+
+    def _prefetched(self, decision: PinDecision, request: PinRequest,
+                    full: float) -> PinDecision:
+        """`decision`, prefetching the context back one reload time before the tool's
+        predicted end (at once if the tool is predicted to end sooner)."""
+        if not self.prefetch or request.engine.reload_s is None:
+            return decision
+        return decision.with_prefetch(request.now + max(0.0, full - request.engine.reload_s))
 
     @staticmethod
     def _swap_is_cheaper(request: PinRequest, full: float) -> bool:

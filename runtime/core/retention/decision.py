@@ -87,6 +87,9 @@ class PinDecision:
     per token kept) to rank it under pressure; "offload": move the chain's free blocks
     to host memory now; "drop": hold nothing. `exclusive`: at most one pin per program
     (the new one replaces the others). `until` is the decision time for offload/drop.
+    `prefetch_at`: when to start copying whatever of the context is then in host
+    memory back to the GPU, so that it lands before the next turn (None: never; the
+    next turn reloads it on admission).
     """
 
     action: Action
@@ -95,6 +98,7 @@ class PinDecision:
     weight: Weight | None = None
     value: float = 1.0
     exclusive: bool = False
+    prefetch_at: float | None = None
 
     @classmethod
     def drop(cls, now: float, reason: str) -> PinDecision:
@@ -115,6 +119,11 @@ class PinDecision:
     @property
     def holds(self) -> bool:
         return self.action in ("pin", "soft")
+
+    def with_prefetch(self, at: float) -> PinDecision:
+        """This decision, prefetching the context back at `at`."""
+        return PinDecision(self.action, self.until, self.reason, self.weight, self.value,
+                           self.exclusive, at)
 
 
 @dataclass(frozen=True, slots=True)

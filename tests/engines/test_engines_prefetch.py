@@ -1,0 +1,71 @@
+"""Prefetching a paused session's context from the host tier: the copy runs on the
+host link while the GPU computes, and the next turn waits only for what is still on
+the link."""
+from __future__ import annotations
+
+import pytest
+
+from runtime.core.messages import RequestDone
+from runtime.engines import FillerResponder
+from runtime.engines.perf_model import attention_pairs
+from tests.engines.builders import drive, make_engine
+from tests.engines.test_engines_retention import first_turn, next_turn
+
+
+def offloaded_session():
+    engine = make_engine(kv_blocks=200, responder=FillerResponder(), host_blocks=500)
+    _, _, mine = first_turn(engine)
+    assert engine.kv.offload(mine, 1.0).stored == 62
+    return engine, mine
+
+
+def prefill_time(engine, request, cached=992):
+    new = request.prompt_tokens - cached
+    return engine.perf.step_time_totals(new, attention_pairs(new, cached), 0, 0, 1)
+
+
+def test_a_prefetch_that_has_landed_costs_the_next_turn_nothing():
+    engine, mine = offloaded_session()
+    assert engine.prefetch("s1", mine, 2.0) == 62
+    assert engine.cached_prefix_tokens(mine) == 992  # back on the GPU, as free blocks
+    landed = 2.0 + engine.perf.reload_time(992)
+    request = next_turn(mine)
+    engine.submit(request, landed + 1.0)
+    first = engine.step(landed + 1.0)
+    assert first.duration == pytest.approx(prefill_time(engine, request))
+    (done,) = [e for e in first.events + drive(engine) if isinstance(e, RequestDone)]
+    assert done.cached_tokens == 992 and engine.prefetched_tokens == 992
+    engine.check_integrity()
+
+
+def test_a_turn_back_before_its_prefetch_lands_waits_only_for_the_rest():
+    engine, mine = offloaded_session()
+    engine.prefetch("s1", mine, 2.0)
+    reload = engine.perf.reload_time(992)
+    request = next_turn(mine)
+    early = 2.0 + reload / 4
+    engine.submit(request, early)
+    first = engine.step(early)
+    assert first.duration == pytest.approx(prefill_time(engine, request) + 0.75 * reload)
+
+
+def test_a_reload_at_admission_queues_behind_a_prefetch_on_the_link():
+    engine, mine = offloaded_session()
+    engine.prefetch("s9", mine, 2.0)  # a copy occupies the link until 2.0 + reload
+    assert engine.kv.offload(mine, 2.0).stored == 62  # out again: the turn must reload
+    reload = engine.perf.reload_time(992)
+    request = next_turn(mine)
+    engine.submit(request, 2.0)
+    first = engine.step(2.0)
+    assert first.duration == pytest.approx(prefill_time(engine, request) + 2 * reload)
+
+
+def test_nothing_to_prefetch_without_a_host_tier_or_host_blocks():
+    engine = make_engine(kv_blocks=200, responder=FillerResponder())
+    _, _, mine = first_turn(engine)
+    assert engine.prefetch("s1", mine, 2.0) == 0
+    engine, mine = offloaded_session()
+    engine.prefetch("s1", mine, 2.0)
+    assert engine.prefetch("s1", mine, 3.0) == 0  # already back
+    engine.release("s1", 3.0)  # the step ended: no wait left for its next admission
+    assert engine.prefetched_tokens == 992

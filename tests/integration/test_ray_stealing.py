@@ -1,0 +1,51 @@
+"""Work stealing in the Ray runtime: the same core rule as in the simulator, driven by
+the scheduler actor after new and finished calls."""
+from __future__ import annotations
+
+import pytest
+
+from programs.workloads import ProgramSpec, StepSpec, TurnSpec
+from runtime.cluster.driver import Runtime
+from runtime.config import RuntimeConfig
+from runtime.sim.config import SimConfig
+from runtime.sim.driver import Simulation
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+
+STEALING = {"max_num_seqs": 1, "dispatch_window": 1, "stealing": True,
+            "steal_options": {"high_mark": 0}}
+
+
+def lopsided_trace() -> list[ProgramSpec]:
+    """Eight sessions split evenly by load at arrival, but those on the first worker
+    write 40 times longer replies: the second worker runs dry while calls queue for
+    the first."""
+    programs = []
+    for i in range(8):
+        tokens = 200 if i % 2 == 0 else 5
+        turns = [TurnSpec(400, tokens, "bash", 0.05)] * 3 + [TurnSpec(100, tokens)]
+        programs.append(ProgramSpec(f"p{i}", [StepSpec("solve", turns)], arrival=0.01 * i))
+    return programs
+
+
+def test_the_trace_makes_the_simulator_steal():
+    sim = Simulation(lopsided_trace(), SimConfig(workers=2, arrival="trace", **STEALING))
+    sim.run()
+    assert sim.scheduler.counters.stolen >= 5 and sim.moves >= 5
+
+
+def test_idle_workers_steal_queued_calls_and_every_program_finishes(ray_cluster, tmp_path):
+    config = RuntimeConfig(workers=2, time_scale=0.2, runners=1, trace_dir=tmp_path,
+                           **STEALING)
+    with Runtime(config) as rt:
+        report = rt.replay(lopsided_trace())
+        counters = rt.scheduler_counters()
+        rt.check_integrity()
+    assert [r.status for r in report.results] == ["succeeded"] * 8
+    assert counters["stolen"] > 0 and counters["moves"] > 0
+    assert counters["completed"] == counters["submitted"] == 32
+
+
+def test_bad_steal_options_are_named_before_anything_starts():
+    with pytest.raises(ValueError, match="high_marks"):
+        RuntimeConfig(stealing=True, steal_options={"high_marks": 1})
