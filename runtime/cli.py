@@ -53,6 +53,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                                          "least_outstanding, round_robin, autellix, dualmap)")
     parser.add_argument("--stealing", action="store_true", default=None,
                         help="idle workers steal queued calls from busy ones")
+    parser.add_argument("--host-tier", choices=["off", "on", "auto"],
+                        help="a host-memory KV tier per worker (auto: where reloading "
+                        "beats recomputing)")
     parser.add_argument("--ttl", help="KV retention across tool calls (agentrt, none, fixed, "
                                       "continuum, infercept, thunderagent)")
     parser.add_argument("--concurrency", type=int, dest="max_concurrent_programs",
@@ -63,7 +66,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 _CONFIG_KEYS = ("workers", "model", "gpu", "tp", "time_scale", "queue", "router",
-                "stealing", "ttl", "max_concurrent_programs", "seed", "trace_dir")
+                "stealing", "host_tier", "ttl", "max_concurrent_programs", "seed",
+                "trace_dir")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -40,6 +40,12 @@ class RuntimeConfig(BaseModel):
     """TTL policy: what a worker keeps of a session's KV while it waits on a tool
     (runtime.core.retention: none, fixed, continuum, infercept, thunderagent, agentrt);
     None: no retention at all (the engine's own pressure rule, no decisions)."""
+    host_tier: Literal["off", "on", "auto"] = "off"
+    """A host-memory KV tier per worker (offload instead of drop, reload on the next
+    turn, prefetch during tool calls); auto: on when reloading a context beats
+    recomputing it on this model and GPU."""
+    host_fraction: float = Field(0.5, gt=0, le=1)
+    """Share of the server's host memory the tier gets, when on."""
     duration_min_samples: int = Field(100, ge=1)
     """Observed calls of a tool before its own durations alone predict it; until then
     they are blended with its prior or the durations of all tools."""

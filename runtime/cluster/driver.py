@@ -16,7 +16,7 @@ import time
 import uuid
 import warnings
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -33,7 +33,7 @@ from runtime.cluster.worker_actor import WorkerActor
 from runtime.config import RuntimeConfig
 from runtime.core.scheduler import Dispatch
 from runtime.core.stealing import StealConfig
-from runtime.engines.factory import EngineFactory
+from runtime.engines.factory import EngineFactory, wants_host_tier
 from runtime.engines.responder import Responder
 from runtime.replay import trace_program
 from runtime.report import RunReport
@@ -87,6 +87,8 @@ class Runtime:
                                 max_batched_tokens=cfg.max_batched_tokens, seed=cfg.seed,
                                 ttl=cfg.ttl)
         factory.validate()  # a bad model or GPU name fails before Ray starts
+        if wants_host_tier(cfg.host_tier, factory.perf_model()):
+            factory = replace(factory, host_fraction=cfg.host_fraction)
         tracing.setup("agentrt-driver")
         self._connect()
         self._scheduler = SchedulerActor.remote(

@@ -8,6 +8,7 @@ actors that hold the facts.
                simulator): PinRequest (engine_facts, ProgramFacts) ─▶ TTLPolicy.decide
                ─▶ ModelClock.on_engine ─▶ apply_decision on engine.pins
                ─▶ RequestDone.kv_pin (PinNote), which the runner puts on the chat span
+               ─▶ with a host tier, a prefetch at the decision's time (worker's loop)
     engine     the pin passes to the session's next request when that is admitted,
                expires at iteration starts, and is dropped when the step ends
                (`release_session` ─▶ `SimulatedEngine.release`)
@@ -118,6 +119,10 @@ class WorkerRetention:
         self._context: dict[str, int] = {}  # session -> tokens after its last turn here
         self._turns: dict[str, int] = {}  # program -> its calls finished here
         self._primed: set[str] = set()
+        # (engine time, session, context) of prefetches decided and not yet handed to
+        # the worker's event loop (`take_prefetches`)
+        self._prefetches: list[tuple[float, str, TokenChain]] = []
+        self.prefetched = 0  # prefetches that moved blocks
 
     # -- facts from elsewhere ------------------------------------------------------
     def learn(self, feed: Iterable[bytes]) -> None:
@@ -180,10 +185,32 @@ class WorkerRetention:
                                  engine_facts(self.engine, chain.num_tokens))
         decision = self.policy.decide(pin_request, self.durations)
         self.decisions[decision.action] = self.decisions.get(decision.action, 0) + 1
-        applied = apply_decision(clock.on_engine(decision), self.engine.pins,
+        on_engine = clock.on_engine(decision)
+        applied = apply_decision(on_engine, self.engine.pins,
                                  done.session_id, chain, now, request.program_id)
+        if on_engine.prefetch_at is not None and self.engine.kv.host is not None:
+            self._prefetches.append((on_engine.prefetch_at, done.session_id, chain))
         return pin_note(Applied(decision, applied.pin, applied.offload), tool, model_now,
                         self.durations, decided_at=now)
+
+
+    # -- prefetch ------------------------------------------------------------------
+    def take_prefetches(self) -> list[tuple[float, str, TokenChain]]:
+        """The prefetches decided since the last call: (engine time, session, context),
+        for the worker to run `prefetch` at those times."""
+        due, self._prefetches = self._prefetches, []
+        return due
+
+    def prefetch(self, session_id: str, chain: TokenChain, now: float) -> int:
+        """Copy the session's host blocks back to the GPU unless its next call already
+        came (that one reloads on admission); returns the blocks moved."""
+        if any(r.session_id == session_id for r in self._requests.values()):
+            return 0
+        if session_id not in self._context:  # the step ended meanwhile
+            return 0
+        moved = self.engine.prefetch(session_id, chain, now)
+        self.prefetched += bool(moved)
+        return moved
 
 
 def reply_chain(prompt: TokenChain, done: RequestDone) -> TokenChain:

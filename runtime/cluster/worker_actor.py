@@ -83,11 +83,21 @@ class WorkerActor:
                 "prefix_hit_tokens": s.prefix_hit_tokens,
                 "prefix_miss_tokens": s.prefix_miss_tokens,
                 "kv_pinned_blocks": s.kv_pinned_blocks,
-                "pin_decisions": dict(self.retention.decisions) if self.retention else {}}
+                "pin_decisions": dict(self.retention.decisions) if self.retention else {},
+                "prefetches": self.retention.prefetched if self.retention else 0}
 
     async def check_integrity(self) -> bool:
         self.engine.check_integrity()
         return True
+
+    def _schedule_prefetches(self) -> None:
+        """Run each prefetch the retention decided at its time, on this loop."""
+        loop = asyncio.get_running_loop()
+        for at, session_id, chain in self.retention.take_prefetches():
+            loop.call_later(max(0.0, at - time.time()), self._prefetch, session_id, chain)
+
+    def _prefetch(self, session_id: str, chain: Any) -> None:
+        self.retention.prefetch(session_id, chain, time.time())
 
     async def _loop(self) -> None:
         step_end: float | None = None  # scheduled end of the last step while busy
@@ -108,6 +118,7 @@ class WorkerActor:
                                     result.duration == 0 else 0.0))
             if self.retention is not None:
                 self.retention.step_finished(result.events, time.time())
+                self._schedule_prefetches()
             await self.scheduler.report.remote(
                 self.worker_id, [wire.encode(e) for e in result.events],
                 wire.encode(self.engine.stats()))

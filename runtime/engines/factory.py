@@ -10,6 +10,19 @@ from runtime.engines.responder import Responder
 from runtime.engines.simulated import SimulatedEngine
 
 
+# A context length at which host tier "auto" compares reload with recompute.
+HOST_TIER_PROBE_TOKENS = 8192
+
+
+def wants_host_tier(mode: str, perf: PerfModel) -> bool:
+    """Whether workers get a host-memory KV tier under `mode` ("off", "on", or "auto":
+    on when reloading a context beats recomputing it on this model and GPU)."""
+    if mode == "auto":
+        n = HOST_TIER_PROBE_TOKENS
+        return perf.reload_time(n) < perf.recompute_time(n)
+    return mode == "on"
+
+
 @dataclass(frozen=True)
 class EngineFactory:
     model: str = "llama-3.1-8b"

@@ -38,7 +38,7 @@ from runtime.core.messages import LLMRequest, RequestDone
 from runtime.core.retention import ThunderAgentTTL
 from runtime.core.scheduler import Scheduler
 from runtime.core.stealing import StealConfig
-from runtime.engines.factory import EngineFactory
+from runtime.engines.factory import EngineFactory, wants_host_tier
 from runtime.engines.perf_model import PerfModel
 from runtime.engines.simulated import SimulatedEngine
 from runtime.sim.admission import AdmissionGate
@@ -54,16 +54,9 @@ from runtime.sim.player import DoneOutcome, ProgramPlayer
 from runtime.sim.retention import Retention
 from runtime.sim.workers import WorkerStepping
 
-# A context length at which `host_tier="auto"` compares reload with recompute.
-HOST_TIER_PROBE_TOKENS = 8192
-
-
 def host_tier_on(cfg: SimConfig, perf: PerfModel) -> bool:
     """Whether the workers get a host-memory KV tier under `cfg.host_tier`."""
-    if cfg.host_tier == "auto":
-        n = HOST_TIER_PROBE_TOKENS
-        return perf.reload_time(n) < perf.recompute_time(n)
-    return cfg.host_tier == "on"
+    return wants_host_tier(cfg.host_tier, perf)
 
 
 class Simulation(WorkerStepping):

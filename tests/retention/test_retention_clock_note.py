@@ -44,6 +44,8 @@ def test_hard_pins_drops_and_the_identity_clock():
     assert clock.on_engine(PinDecision.drop(3.0, "x")).weight is None
     decision = PinDecision.pin(7.0, "x", exclusive=True)
     assert ModelClock().on_engine(decision) == decision
+    prefetch = clock.on_engine(PinDecision.offload(3.0, "x").with_prefetch(10.0))
+    assert (prefetch.until, prefetch.prefetch_at) == (56.0, 70.0)
 
 
 def finished_turn(kv: KVCacheManager, tokens: int = 12) -> TokenChain:

@@ -122,3 +122,41 @@ def test_the_feed_gives_every_worker_each_fact_once_and_forgets_what_all_have():
     feed.append(b"c")
     assert feed.take("w1") == [b"a", b"b", b"c"]
     assert len(feed) == 1 and feed.take("w0") == [b"c"]
+
+
+def test_with_a_host_tier_a_long_tool_offloads_and_prefetches_on_the_engine_clock():
+    engine = EngineFactory(responder=ScriptedResponder(calls_tool), ttl="agentrt",
+                           host_fraction=0.5)("w0")
+    worker = WorkerRetention("agentrt", engine, ModelClock(ORIGIN, SCALE), min_samples=3)
+    worker.learn(timings(*[("pytest", 400.0 * SCALE, None)] * 3))  # 400 model seconds
+    request = make_call()
+    done, now = run_call(worker, request, ORIGIN + 1.0)
+    assert done.kv_pin.action == "offload" and engine.kv.host is not None
+    ((at, session, chain),) = worker.take_prefetches()
+    reload_s = engine.perf.reload_time(chain.num_tokens)
+    model_now = (now - ORIGIN) / SCALE
+    assert session == "p/s" and at == pytest.approx(ORIGIN + (model_now + 400.0 - reload_s)
+                                                     * SCALE)
+    assert worker.take_prefetches() == []
+    assert engine.cached_prefix_tokens(chain) < chain.num_tokens  # in host memory now
+    assert worker.prefetch(session, chain, at) > 0
+    assert engine.cached_prefix_tokens(chain) >= chain.num_tokens - 16
+    assert worker.prefetched == 1
+    engine.check_integrity()
+
+
+def test_no_prefetch_once_the_next_call_came_or_the_step_ended():
+    engine = EngineFactory(responder=ScriptedResponder(calls_tool), ttl="agentrt",
+                           host_fraction=0.5)("w0")
+    worker = WorkerRetention("agentrt", engine, ModelClock(ORIGIN, SCALE), min_samples=3)
+    worker.learn(timings(*[("pytest", 400.0 * SCALE, None)] * 3))
+    first, now = run_call(worker, make_call(0), ORIGIN)
+    ((at, session, chain),) = worker.take_prefetches()
+    second = make_call(1)
+    second.prefix = chain
+    engine.submit(second, now + 1.0)
+    worker.submitted(second)
+    assert worker.prefetch(session, chain, now + 2.0) == 0  # the turn reloads itself
+    worker.aborted(second.request_id)
+    worker.released(session)
+    assert worker.prefetch(session, chain, now + 3.0) == 0

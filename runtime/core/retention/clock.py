@@ -41,11 +41,13 @@ class ModelClock:
         return self.origin + model_time * self.scale
 
     def on_engine(self, decision: PinDecision) -> PinDecision:
-        """`decision` (made on this model clock) with its deadline and weight on the
-        engine's clock; everything else unchanged."""
+        """`decision` (made on this model clock) with its deadline, weight and prefetch
+        time on the engine's clock; everything else unchanged."""
         weight = None if decision.weight is None else EngineWeight(decision.weight, self)
+        prefetch = (None if decision.prefetch_at is None
+                    else self.to_engine(decision.prefetch_at))
         return dataclasses.replace(decision, until=self.to_engine(decision.until),
-                                   weight=weight)
+                                   weight=weight, prefetch_at=prefetch)
 
 
 @dataclass(frozen=True, slots=True)
