@@ -13,6 +13,7 @@ the backend (`tool_finished`) for the cluster's duration model.
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
@@ -296,13 +297,18 @@ class RunnerStepContext:
 
 def _add_pin_event(span: otel.Span, note: PinNote) -> None:
     """The worker's TTL decision for the session while the tool runs, stamped when
-    the worker made it (model-clock seconds; see `PinNote`)."""
-    span.add_event("kv_pin", {
-        "action": note.action, "ttl_s": note.ttl_s, "reason": note.reason,
+    the worker made it (model-clock seconds; see `PinNote`). A pin held until the next
+    turn has no `ttl_s` (JSON has no infinity) and `until_next_turn` true."""
+    attributes = {
+        "action": note.action, "reason": note.reason,
         "tool": note.tool, "duration_source": note.duration_source,
         "duration_samples": note.duration_samples, "predicted_s": note.predicted_s,
         "blocks": note.blocks, "status": note.status,
-    }, timestamp=int(note.decided_at * 1e9))
+        "until_next_turn": math.isinf(note.ttl_s),
+    }
+    if math.isfinite(note.ttl_s):
+        attributes["ttl_s"] = note.ttl_s
+    span.add_event("kv_pin", attributes, timestamp=int(note.decided_at * 1e9))
 
 
 def _reply(done: RequestDone) -> ChatReply:
