@@ -25,7 +25,7 @@ from programs.context import Usage
 from runtime import tracing
 from runtime.core.budget import BudgetExhausted, Reservation
 from runtime.core.messages import RequestDone
-from runtime.core.planner.executor import RESERVE_MARGIN_USD
+from runtime.core.planner.executor import reserve_samples
 from runtime.core.session_chain import request_id
 from runtime.portfolio import StepPlan
 
@@ -101,26 +101,9 @@ class Sampler:
         """Up to k full-length reservations; keeps the largest count that is an
         option's k (the planner's problem knows which)."""
         led, cap = self.ctx._state.ledger, self.max_tokens
-        worst = led.price(model).cost(prompt_tokens, cap)
-        held: list[Reservation] = []
-        for _ in range(k):
-            if led.usd_limit is not None and (
-                    led.usd_limit - led.spent_usd - led.reserved_usd - worst
-                    < RESERVE_MARGIN_USD):
-                break
-            try:
-                r = led.reserve(model, prompt_tokens, cap)
-            except BudgetExhausted:
-                break
-            if r.max_tokens < cap:  # a token budget would cut the sample short
-                led.cancel(r)
-                break
-            held.append(r)
-        ks = self.ctx._state.portfolio.problem.ks
-        keep = max((int(x) for x in ks if x <= len(held)), default=0)
-        for r in held[keep:]:
-            led.cancel(r)
-        return held[:keep]
+        return reserve_samples(led, model, prompt_tokens, cap, k,
+                               self.ctx._state.portfolio.problem.ks,
+                               led.price(model).cost(prompt_tokens, cap))
 
     # -- the forks -----------------------------------------------------------------------
     async def _forks(self, plan: StepPlan, prompt: TokenChain, messages: list[dict],

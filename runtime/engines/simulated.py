@@ -189,10 +189,13 @@ class SimulatedEngine:
         whose prefetch is still landing waits for it."""
         stall = batch.prefetch_wait
         if batch.reloaded:
-            done = max(now, self._link_free_at) + self.perf.reload_time(batch.reloaded)
-            self._link_free_at = done
-            stall = max(stall, done - now)
+            stall = max(stall, self._copy_to_gpu(batch.reloaded, now) - now)
         return stall
+
+    def _copy_to_gpu(self, tokens: int, now: float) -> float:
+        """Queue a host-to-GPU copy of `tokens` on the link; returns when it lands."""
+        self._link_free_at = max(now, self._link_free_at) + self.perf.reload_time(tokens)
+        return self._link_free_at
 
     def prefetch(self, session_id: str, prefix: TokenChain, now: float) -> int:
         """Start copying the host-cached blocks of `prefix` (a session paused on a
@@ -202,9 +205,7 @@ class SimulatedEngine:
         n = self.kv.reload(prefix, now)
         if n:
             tokens = n * self.block_size
-            done = max(now, self._link_free_at) + self.perf.reload_time(tokens)
-            self._link_free_at = done
-            self._sched.prefetch_ready[session_id] = done
+            self._sched.prefetch_ready[session_id] = self._copy_to_gpu(tokens, now)
             self.prefetched_tokens += tokens
         return n
 

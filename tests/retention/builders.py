@@ -2,6 +2,8 @@
 exact samples."""
 from __future__ import annotations
 
+from kvcache.manager import KVCacheManager
+from kvcache.prefix import TokenChain, stable_hash
 from toolmgr.durations import DurationModel
 
 from runtime.core.retention.decision import EngineFacts, PinRequest, ProgramFacts
@@ -26,3 +28,13 @@ def make_durations(samples: dict[str, list[float]] | None = None, min_samples: i
         for x in xs:
             model.record(tool, x)
     return model
+
+
+def finished_turn(kv: KVCacheManager, tokens: int = 12, key: str = "turn") -> TokenChain:
+    """A session's turn that ran and ended on `kv`: its full blocks are free cached."""
+    prompt = TokenChain(kv.block_size)
+    prompt.extend_synthetic(stable_hash(key), tokens)
+    kv.allocate("turn", prompt, 0.0)
+    kv.commit("turn", prompt, 1.0)
+    kv.free("turn", 1.0)
+    return prompt

@@ -5,28 +5,19 @@ import math
 
 from kvcache.manager import KVCacheManager
 from kvcache.pins import PinSet
-from kvcache.prefix import TokenChain, stable_hash
 
 from runtime.core.retention.apply import apply_decision
 from runtime.core.retention.decision import PinDecision, SurvivalWeight
+from tests.retention.builders import finished_turn
 
 BS = 4
 
-
-def finished_turn(kv: KVCacheManager, tokens: int = 12) -> TokenChain:
-    """A session's turn that ran and ended: its `tokens // BS` blocks are free cached."""
-    prompt = TokenChain(BS)
-    prompt.extend_synthetic(stable_hash("apply-test"), tokens)
-    kv.allocate("turn", prompt, 0.0)
-    kv.commit("turn", prompt, 1.0)
-    kv.free("turn", 1.0)
-    return prompt
 
 
 def test_pin_and_soft_pin_hold_the_session_within_the_cap():
     kv = KVCacheManager(16, BS)
     pins = PinSet(kv, cap_fraction=0.125)  # 2 blocks
-    prefix = finished_turn(kv)
+    prefix = finished_turn(kv, key="apply-test")
     applied = apply_decision(PinDecision.pin(5.0, "test", exclusive=True), pins, "s", prefix,
                              1.0, program_id="p")
     assert (applied.pin.status, applied.pin.blocks) == ("trimmed", 2)
@@ -39,7 +30,7 @@ def test_pin_and_soft_pin_hold_the_session_within_the_cap():
 def test_offload_unpins_and_moves_the_chain_to_host():
     kv = KVCacheManager(16, BS, host_blocks=8)
     pins = PinSet(kv)
-    prefix = finished_turn(kv)
+    prefix = finished_turn(kv, key="apply-test")
     apply_decision(PinDecision.pin(math.inf, "test"), pins, "s", prefix, 1.0)
     applied = apply_decision(PinDecision.offload(2.0, "test"), pins, "s", prefix, 2.0)
     assert "s" not in pins and (applied.offload.evicted, applied.offload.stored) == (3, 3)
@@ -50,7 +41,7 @@ def test_offload_unpins_and_moves_the_chain_to_host():
 def test_drop_releases_a_previous_pin_and_holds_nothing():
     kv = KVCacheManager(16, BS)
     pins = PinSet(kv)
-    prefix = finished_turn(kv)
+    prefix = finished_turn(kv, key="apply-test")
     apply_decision(PinDecision.pin(9.0, "test"), pins, "s", prefix, 1.0)
     applied = apply_decision(PinDecision.drop(2.0, "test"), pins, "s", prefix, 2.0)
     assert (applied.pin, applied.offload, len(pins), kv.num_held_blocks) == (None, None, 0, 0)

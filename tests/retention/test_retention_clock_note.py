@@ -8,13 +8,12 @@ import pytest
 
 from kvcache.manager import KVCacheManager
 from kvcache.pins import PinSet
-from kvcache.prefix import TokenChain, stable_hash
 from runtime.core.retention import (
     AgentRTTTL, ModelClock, PinDecision, SurvivalWeight, apply_decision, pin_note,
 )
 from runtime.core.retention.apply import Applied
 from runtime.core.retention.decision import PinRequest, ProgramFacts
-from tests.retention.builders import make_durations
+from tests.retention.builders import finished_turn, make_durations
 
 BS = 4
 
@@ -48,18 +47,10 @@ def test_hard_pins_drops_and_the_identity_clock():
     assert (prefetch.until, prefetch.prefetch_at) == (56.0, 70.0)
 
 
-def finished_turn(kv: KVCacheManager, tokens: int = 12) -> TokenChain:
-    prompt = TokenChain(BS)
-    prompt.extend_synthetic(stable_hash("note-test"), tokens)
-    kv.allocate("turn", prompt, 0.0)
-    kv.commit("turn", prompt, 1.0)
-    kv.free("turn", 1.0)
-    return prompt
-
 
 def test_the_note_of_a_soft_pin_shows_ttl_prediction_and_what_was_held():
     kv = KVCacheManager(16, BS)
-    prefix = finished_turn(kv)
+    prefix = finished_turn(kv, key="note-test")
     durations = make_durations({"pytest": [1.0, 2.0, 3.0, 4.0]}, min_samples=4)
     request = PinRequest("s", "pytest", prefix.num_tokens, 10.0, ProgramFacts("p"))
     decision = AgentRTTTL().decide(request, durations)
@@ -77,7 +68,7 @@ def test_notes_of_drops_offloads_and_unknown_tools():
     assert (drop.action, drop.ttl_s, drop.blocks, drop.status) == ("drop", 0.0, 0, "")
     assert (drop.duration_source, drop.predicted_s, drop.decided_at) == ("none", 0.0, 5.0)
     kv = KVCacheManager(16, BS, host_blocks=8)
-    prefix = finished_turn(kv)
+    prefix = finished_turn(kv, key="note-test")
     applied = apply_decision(PinDecision.offload(5.0, "reload"), PinSet(kv), "s", prefix, 5.0)
     note = pin_note(applied, "bash", 5.0, make_durations(bash=2.0))
     assert (note.action, note.status, note.blocks) == ("offload", "offloaded", 3)

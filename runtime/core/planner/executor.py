@@ -19,18 +19,44 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from runtime.core.budget import BudgetLedger, Reservation
+from runtime.core.budget import BudgetExhausted, BudgetLedger, Reservation
 from runtime.core.planner.model import Option, PlanningProblem
 from runtime.core.planner.state import Plan, Planner, ProgramState, Running
 
 RESERVE_MARGIN_USD = 1e-9
 """Headroom a reservation leaves, so float rounding in the ledger's sums cannot tip
 spend over the budget."""
+
+
+def reserve_samples(ledger: BudgetLedger, model: str, prompt_tokens: int, max_tokens: int,
+                    k: int, ks: Sequence[int], worst_usd: float) -> list[Reservation]:
+    """Reserve up to `k` calls of `model` at their full worst case (prompt + max_tokens,
+    never shortened; `worst_usd` each), leaving RESERVE_MARGIN_USD of the USD budget;
+    keep the largest count that is one of the options' `ks` and cancel the rest."""
+    held: list[Reservation] = []
+    for _ in range(k):
+        if ledger.usd_limit is not None and (
+                ledger.usd_limit - ledger.spent_usd - ledger.reserved_usd - worst_usd
+                < RESERVE_MARGIN_USD):
+            break
+        try:
+            r = ledger.reserve(model, prompt_tokens, max_tokens)
+        except BudgetExhausted:
+            break
+        if r.max_tokens < max_tokens:  # a token budget would cut the sample short
+            ledger.cancel(r)
+            break
+        held.append(r)
+    keep = max((int(x) for x in ks if x <= len(held)), default=0)
+    for r in held[keep:]:
+        ledger.cancel(r)
+    return held[:keep]
 
 
 class World(Protocol):
@@ -136,22 +162,9 @@ class Executor:
     def _reserve(self, s: int, m: int, k: int) -> list[Reservation]:
         """Reserve up to k calls at their worst case; keep the largest count that is
         an option's k."""
-        led, model = self.ledger, self.problem.models[m]
-        prompt, cap = int(self.problem.prompt[s]), int(self.problem.max_tokens[s])
-        worst = self.problem.call_worst_usd(s, m)
-        held: list[Reservation] = []
-        for _ in range(k):
-            if led.usd_limit - led.spent_usd - led.reserved_usd - worst < RESERVE_MARGIN_USD:
-                break
-            r = led.reserve(model, prompt, cap)
-            if r.max_tokens < cap:  # cannot happen with the margin; never shorten a call
-                led.cancel(r)
-                break
-            held.append(r)
-        keep = max((int(kk) for kk in self.problem.ks if kk <= len(held)), default=0)
-        for r in held[keep:]:
-            led.cancel(r)
-        return held[:keep]
+        p = self.problem
+        return reserve_samples(self.ledger, p.models[m], int(p.prompt[s]), int(p.max_tokens[s]),
+                               k, p.ks, p.call_worst_usd(s, m))
 
     def _complete(self, attempt: _Attempt) -> None:
         led, state = self.ledger, self.state
