@@ -33,8 +33,9 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
                         "(or one for all)")
     parser.add_argument("--kv-blocks", type=int, help="KV capacity per worker in blocks")
     parser.add_argument("--arrival", default="closed", choices=["closed", "poisson"])
-    parser.add_argument("--concurrency", type=int, default=16,
-                        help="closed loop: programs in flight per worker (default 16)")
+    parser.add_argument("--concurrency", default="16",
+                        help="closed loop: programs in flight per worker (default 16); "
+                        "comma-separated values sweep the load")
     parser.add_argument("--kv-oversub", type=float,
                         help="closed loop, instead of --concurrency: programs in flight "
                         "whose live contexts are this many times the cluster's KV "
@@ -87,6 +88,11 @@ def _bench_spec(args: argparse.Namespace) -> BenchSpec:
     for name in policies:
         policy_set(name)  # unknown names fail here, listing the valid ones
     workers = [int(w) for w in args.workers.split(",") if w]
+    try:
+        loads = [int(c) for c in str(args.concurrency).split(",") if c]
+    except ValueError:
+        raise ValueError("--concurrency takes comma-separated integers (programs in flight "
+                         f"per worker), got {args.concurrency!r}") from None
     models = _models(args.model, args.tp)
     if args.kv_oversub is not None and (args.kv_oversub <= 0 or args.arrival != "closed"):
         raise ValueError("--kv-oversub needs a positive multiple and --arrival closed")
@@ -100,7 +106,8 @@ def _bench_spec(args: argparse.Namespace) -> BenchSpec:
         sim["rate"] = args.rate
     return BenchSpec(workloads=[w for w in args.workload.split(",") if w], policies=policies,
                      workers=workers, programs=args.programs, seed=args.seed,
-                     trace=args.trace, concurrency_per_worker=args.concurrency, sim=sim,
+                     trace=args.trace, sim=sim,
+                     concurrency_per_worker=loads if len(loads) > 1 else loads[0],
                      tenants=args.tenants, models=models,
                      programs_per_worker=args.programs_per_worker, kv_oversub=args.kv_oversub)
 

@@ -26,11 +26,20 @@ class Cell:
     result: SimResult
     model: str = ""
     """`model` or `model/tpN` when the run compares models; empty otherwise."""
+    in_flight: int | None = None
+    """Closed-loop programs in flight per worker when the run sweeps several loads;
+    None otherwise."""
 
     @property
     def name(self) -> str:
         where = f" / {self.model}" if self.model else ""
-        return f"{self.workload}{where} / {self.policy} / {self.workers} workers"
+        load = f" / {self.in_flight} in flight per worker" if self.in_flight else ""
+        return f"{self.workload}{where} / {self.policy} / {self.workers} workers{load}"
+
+    @property
+    def group(self) -> tuple[str, str, int, int | None]:
+        """The cells compared with each other: same model, workload, cluster and load."""
+        return (self.model, self.workload, self.workers, self.in_flight)
 
 
 @dataclass
@@ -43,8 +52,9 @@ class BenchSpec:
     trace: str | None = None
     oversub_multiple: float = 2.0
     """`oversub` workload: total context over cluster KV capacity."""
-    concurrency_per_worker: int = 16
-    """Closed loop: programs in flight per worker (the cell's concurrency scales with it)."""
+    concurrency_per_worker: int | Sequence[int] = 16
+    """Closed loop: programs in flight per worker (the cell's concurrency scales with it);
+    several values sweep the load, each a row group of its own."""
     sim: dict[str, Any] = field(default_factory=dict)
     """Other SimConfig fields shared by every cell (model, gpu, tp, arrival, ...)."""
     tenants: int = 1
@@ -135,6 +145,7 @@ def run_bench(spec: BenchSpec, progress=None) -> list[Cell]:
     models = list(spec.models) or [(spec.sim.get("model", SimConfig().model),
                                     spec.sim.get("tp", 1))]
     label = len(models) > 1
+    loads = concurrency_loads(spec)
     cells = []
     for model, tp in models:
         mspec = replace(spec, sim={**spec.sim, "model": model, "tp": tp})
@@ -142,20 +153,33 @@ def run_bench(spec: BenchSpec, progress=None) -> list[Cell]:
             for workers in spec.workers:
                 programs = assign_tenants(load_programs(workload, mspec, workers),
                                           spec.tenants, spec.seed)
-                concurrency = (oversub_concurrency(mspec, programs, workers)
-                               if spec.kv_oversub else spec.concurrency_per_worker * workers)
-                for policy in spec.policies:
-                    config = SimConfig(**{"concurrency": concurrency, **mspec.sim,
-                                          **policy_set(policy), "workers": workers,
-                                          "seed": spec.seed,
-                                          **_workload_overrides(workload, programs)})
-                    result = Simulation(programs, config).run()
-                    cell = Cell(workload, policy, workers, result,
-                                f"{model}/tp{tp}" if label else "")
-                    cells.append(cell)
-                    if progress is not None:
-                        progress(cell)
+                for load in loads:
+                    concurrency = (oversub_concurrency(mspec, programs, workers)
+                                   if spec.kv_oversub else load * workers)
+                    for policy in spec.policies:
+                        config = SimConfig(**{"concurrency": concurrency, **mspec.sim,
+                                              **policy_set(policy), "workers": workers,
+                                              "seed": spec.seed,
+                                              **_workload_overrides(workload, programs)})
+                        result = Simulation(programs, config).run()
+                        cell = Cell(workload, policy, workers, result,
+                                    f"{model}/tp{tp}" if label else "",
+                                    load if len(loads) > 1 else None)
+                        cells.append(cell)
+                        if progress is not None:
+                            progress(cell)
     return cells
+
+
+def concurrency_loads(spec: BenchSpec) -> list[int]:
+    """The closed-loop loads (programs in flight per worker) a run sweeps."""
+    value = spec.concurrency_per_worker
+    loads = [value] if isinstance(value, int) else list(value)
+    if not loads or any(n < 1 for n in loads):
+        raise ValueError(f"programs in flight per worker must be at least 1, got {loads}")
+    if spec.kv_oversub and len(loads) > 1:
+        raise ValueError("--kv-oversub sizes the load itself; give one --concurrency with it")
+    return loads
 
 
 def _workload_overrides(workload: str, programs: list[ProgramSpec]) -> dict[str, Any]:

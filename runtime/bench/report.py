@@ -28,21 +28,23 @@ COLUMNS = [
 
 def markdown_table(cells: Sequence[Cell]) -> str:
     """One row per cell; 'vs first' is the mean JCT of the first policy of the same
-    model, workload and cluster divided by this row's (above 1 is faster), 'geo vs
+    model, workload, cluster and load divided by this row's (above 1 is faster), 'geo vs
     first' the same for the geometric mean."""
     models = any(cell.model for cell in cells)
+    loads = any(cell.in_flight for cell in cells)
     head = [*(["model"] if models else []), "workload", "policy", "workers",
+            *(["in flight/worker"] if loads else []),
             *[c[0] for c in COLUMNS], "vs first", "geo vs first", "sim wall s"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    first: dict[tuple[str, str, int], tuple[float, float]] = {}
+    first: dict[tuple, tuple[float, float]] = {}
     for cell in cells:
         m = cell.result.metrics()
-        base, geo = first.setdefault((cell.model, cell.workload, cell.workers),
-                                     (m["jct_mean"], m["jct_geomean"]))
+        base, geo = first.setdefault(cell.group, (m["jct_mean"], m["jct_geomean"]))
         values = [_fmt(fmt, m[key] / (1e6 if key == "reprefilled_tokens" else 1))
                   for _, key, fmt in COLUMNS]
         rows.append("| " + " | ".join([*([cell.model] if models else []), cell.workload,
-                                        cell.policy, str(cell.workers), *values,
+                                        cell.policy, str(cell.workers),
+                                        *([str(cell.in_flight)] if loads else []), *values,
                                         f"{base / m['jct_mean']:.2f}x",
                                         f"{geo / m['jct_geomean']:.2f}x",
                                         f"{cell.result.wall_time_s:.1f}"]) + " |")
@@ -57,7 +59,7 @@ def to_json(cells: Sequence[Cell], facts: dict[str, Any]) -> dict[str, Any]:
     return {
         "facts": facts,
         "cells": [{"model": c.model, "workload": c.workload, "policy": c.policy,
-                   "workers": c.workers,
+                   "workers": c.workers, "in_flight_per_worker": c.in_flight,
                    "metrics": c.result.metrics(), "events": c.result.events,
                    "sim_wall_s": c.result.wall_time_s, "config": c.result.config}
                   for c in cells],
@@ -80,11 +82,11 @@ def write_plots(cells: Sequence[Cell], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups: dict[tuple[str, str, int], list[Cell]] = {}
+    groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
-        groups.setdefault((cell.model, cell.workload, cell.workers), []).append(cell)
+        groups.setdefault(cell.group, []).append(cell)
     paths = []
-    for (model, workload, workers), group in groups.items():
+    for (model, workload, workers, load), group in groups.items():
         fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
         for cell in group:
             r = cell.result
@@ -98,9 +100,11 @@ def write_plots(cells: Sequence[Cell], out: Path) -> list[Path]:
         _label(axes[1], "time (s)", "KV blocks in use (%)", "KV use over time")
         _label(axes[2], "time (s)", "LLM calls finished / min", "throughput")
         where = f"{model}, " if model else ""
-        fig.suptitle(f"{where}{workload}, {workers} simulated workers (simulation)")
+        at = f", {load} programs in flight per worker" if load else ""
+        fig.suptitle(f"{where}{workload}, {workers} simulated workers{at} (simulation)")
         fig.tight_layout()
-        path = out / f"{model.replace('/', '-') + '-' if model else ''}{workload}-{workers}w.png"
+        path = out / (f"{model.replace('/', '-') + '-' if model else ''}{workload}-"
+                      f"{workers}w{f'-{load}c' if load else ''}.png")
         fig.savefig(path, dpi=110)
         plt.close(fig)
         paths.append(path)

@@ -65,3 +65,27 @@ def test_bad_matrix_options_name_the_fix():
         _bench_spec(_args("--kv-oversub", "2", "--arrival", "poisson", "--rate", "1"))
     spec = _bench_spec(_args("--model", "llama-3.1-8b,llama-3.1-70b", "--tp", "1,4"))
     assert list(spec.models) == [("llama-3.1-8b", 1), ("llama-3.1-70b", 4)]
+
+
+def test_a_concurrency_sweep_makes_one_row_group_per_load():
+    spec = _bench_spec(_args("--workload", "swe", "--policies", "vllm-sticky,agentrt",
+                             "--workers", "2", "--programs-per-worker", "3",
+                             "--concurrency", "1,3"))
+    cells = run_bench(spec)
+    assert [(c.policy, c.in_flight, c.result.config["concurrency"]) for c in cells] == [
+        ("vllm-sticky", 1, 2), ("agentrt", 1, 2), ("vllm-sticky", 3, 6), ("agentrt", 3, 6)]
+    table = markdown_table(cells)
+    assert "| in flight/worker |" in table.splitlines()[0]
+    # 'vs first' compares within a load: each load's first row is 1.00x
+    rows = [r for r in table.splitlines()[2:] if "| vllm-sticky |" in r]
+    assert all(r.split("|")[-4].strip() == "1.00x" for r in rows)
+    assert "in flight per worker" in cells[2].name
+
+
+def test_bad_concurrency_sweeps_name_the_fix():
+    with pytest.raises(ValueError, match="comma-separated integers"):
+        _bench_spec(_args("--concurrency", "many"))
+    with pytest.raises(ValueError, match="at least 1"):
+        run_bench(_bench_spec(_args("--concurrency", "0,4", "--programs", "1")))
+    with pytest.raises(ValueError, match="one --concurrency"):
+        run_bench(_bench_spec(_args("--concurrency", "4,8", "--kv-oversub", "2")))
