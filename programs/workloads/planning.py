@@ -5,7 +5,7 @@ checking the sample with a verifier (unit tests for code, a proof checker for pr
 For every (subtask, model) the task carries two descriptions of one sample's behaviour:
 
     prior  what a planner is told: a noisy success estimate, a length estimate and how
-           many observations the estimate is worth (`prior_strength`)
+           far off each may be (`success_uncertainty`, `length_uncertainty`)
     truth  what actually happens (success probability, output-length distribution);
            only an evaluation harness reads it
 
@@ -19,8 +19,8 @@ Generators (ALGORITHMS.md section 5):
 
 Success follows a logistic ability model: the told estimate is logit p0 = skill(model) -
 difficulty(subtask) + noise(subtask, model), and the truth deviates from it by
-`prior_noise` on the logit scale (so the told value is the best guess, not a biased one);
-the true length median deviates from the told one by a log-normal factor
+`prior_noise` on the logit scale (so the told value is the best guess, not a biased one;
+passed on to planners as `PlanTask.success_uncertainty`); the true length median deviates from the told one by a log-normal factor
 (`length_noise`, passed on to planners as `PlanTask.length_uncertainty`). All randomness
 comes from the seed. This module depends on nothing else of ours.
 """
@@ -87,6 +87,11 @@ class PlanTask:
     """Pseudo-observations the prior success estimates are worth."""
     length_uncertainty: float = 0.3
     """Standard deviation of log(told median / true median) of the prior lengths."""
+    success_uncertainty: float | None = None
+    """Standard deviation of logit(true p) - logit(told p). When given, each prior is the
+    Beta with the mean and variance that this error implies (see
+    `runtime.core.planner.estimates.logit_normal_beta`) instead of the told p worth
+    `prior_strength` samples."""
     meta: dict = field(default_factory=dict)
 
     def depth(self) -> int:
@@ -150,7 +155,8 @@ def codeflow(n: int, seed: int = 0, *, profiles: Sequence[ModelProfile] = DEFAUL
             subtasks.append(PlanSubtask(f"f{i}", deps, prompt, int(4 * base_len),
                                         "unit_tests", 8, prior, truth))
         tasks.append(PlanTask(f"codeflow-{t:05d}", "codeflow", subtasks,
-                              length_uncertainty=length_noise))
+                              length_uncertainty=length_noise,
+                              success_uncertainty=prior_noise))
     return tasks
 
 
@@ -182,7 +188,8 @@ def proofflow(n: int, seed: int = 0, *, profiles: Sequence[ModelProfile] = DEFAU
             subtasks.append(PlanSubtask(name, deps, prompt, int(4 * base_len),
                                         "proof_checker", 8, prior, truth))
         tasks.append(PlanTask(f"proofflow-{t:05d}", "proofflow", subtasks,
-                              length_uncertainty=length_noise))
+                              length_uncertainty=length_noise,
+                              success_uncertainty=prior_noise))
     return tasks
 
 

@@ -6,8 +6,12 @@ from runtime.core.planner.estimates import (
     LengthEstimate,
     LengthEstimates,
     SuccessEstimates,
+    logit_normal_beta,
     max_of_k_weights,
 )
+from programs.workloads.planning import generate_planning
+from runtime.bench.planning import default_cards
+from runtime.core.planner.model import PlanningProblem
 from tests.planner.builders import make_problem, rng
 
 
@@ -67,3 +71,35 @@ def test_expected_max_of_k_weights_are_distributions_that_favour_the_top():
     assert w.sum(axis=1) == pytest.approx([1, 1, 1])
     assert w[0] == pytest.approx(np.full(QUANTILES, 1 / QUANTILES))
     assert w[2, -1] > w[1, -1] > w[0, -1]
+
+
+def test_logit_normal_prior_matches_the_moments_of_the_logit_error():
+    rng = np.random.default_rng(0)
+    for p in (0.05, 0.3, 0.5, 0.9):
+        mean, strength = logit_normal_beta(p, 0.8)
+        draws = 1 / (1 + np.exp(-(np.log(p / (1 - p)) + 0.8 * rng.standard_normal(200_000))))
+        assert mean == pytest.approx(draws.mean(), abs=2e-3)
+        beta_var = mean * (1 - mean) / (strength + 1)
+        assert beta_var == pytest.approx(draws.var(), rel=0.03)
+    # the same logit error is worth more samples near 0 or 1 than in the middle
+    assert logit_normal_beta(0.9, 0.8)[1] > 1.5 * logit_normal_beta(0.5, 0.8)[1]
+    assert logit_normal_beta(0.5, 0.0) == (0.5, 400.0)
+    with pytest.raises(ValueError, match="0 < p < 1"):
+        logit_normal_beta(1.0, 0.8)
+
+
+def test_a_task_with_success_uncertainty_gets_matched_priors():
+    task = generate_planning("codeflow", 1, 3)[0]
+    assert task.success_uncertainty == 0.8
+    problem = PlanningProblem.from_task(task, default_cards())
+    s, told = task.subtasks[0], task.subtasks[0].prior
+    i = problem.index[s.subtask_id]
+    for m, name in enumerate(problem.models):
+        mean, strength = logit_normal_beta(told[name].p, 0.8)
+        assert problem.success.mean()[i, m] == pytest.approx(mean)
+        assert problem.success.alpha[i, m] + problem.success.beta[i, m] == pytest.approx(
+            strength)
+    task.success_uncertainty = None  # the told p worth prior_strength samples
+    plain = PlanningProblem.from_task(task, default_cards())
+    assert plain.success.mean()[i, 0] == pytest.approx(told[problem.models[0]].p)
+    assert plain.success.alpha[i, 0] + plain.success.beta[i, 0] == pytest.approx(4.0)

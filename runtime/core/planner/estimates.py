@@ -32,6 +32,26 @@ def max_of_k_weights(ks: np.ndarray) -> np.ndarray:
     return np.diff(edges[None, :] ** np.asarray(ks)[:, None], axis=1)
 
 
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(40)
+_GH_W = _GH_W / _GH_W.sum()
+
+
+def logit_normal_beta(p: float, sigma: float, max_strength: float = 400.0) -> tuple[float, float]:
+    """(mean, strength) of the Beta matching the moments of sigmoid(logit(p) + sigma Z),
+    Z standard normal: what a success rate told as `p`, off by `sigma` on the logit
+    scale, is worth. Near 0 or 1 the same logit error is a small error in p, so the
+    prior is worth more samples than in the middle (sigma 0.8: about 7 at p = 0.5,
+    about 14 at p = 0.9)."""
+    if not 0 < p < 1 or sigma < 0:
+        raise ValueError(f"need 0 < p < 1 and sigma >= 0, got p={p}, sigma={sigma}")
+    if sigma == 0:
+        return p, max_strength
+    x = 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + sigma * _GH_X)))
+    mean = float(_GH_W @ x)
+    var = float(_GH_W @ (x - mean) ** 2)
+    return mean, float(min(max_strength, max(1.0, mean * (1 - mean) / var - 1.0)))
+
+
 class SuccessEstimates:
     """Beta posteriors of one sample's success, one per (subtask, model): arrays of
     shape (S, M). `update` mutates; `mean` and `sample` read."""

@@ -19,6 +19,7 @@ import numpy as np
 from programs.workloads.planning import PlanTask
 from runtime.core.budget import Price
 from runtime.core.planner.estimates import (
+    logit_normal_beta,
     LengthEstimate,
     LengthEstimates,
     SuccessEstimates,
@@ -138,8 +139,13 @@ class PlanningProblem:
         """The problem a planner sees for a workload task: priors only, never the truth."""
         specs = [SubtaskSpec(s.subtask_id, s.deps, s.prompt_tokens, s.max_tokens,
                              s.max_samples) for s in task.subtasks]
+        def success(p: float) -> tuple[float, float]:
+            if task.success_uncertainty is None:
+                return p, task.prior_strength
+            return logit_normal_beta(p, task.success_uncertainty)
+
         priors = {(s.subtask_id, c.name): Prior(
-            s.prior[c.name].p, task.prior_strength, s.prior[c.name].len_median,
+            *success(s.prior[c.name].p), s.prior[c.name].len_median,
             s.prior[c.name].len_sigma, task.prior_strength, task.length_uncertainty)
             for s in task.subtasks for c in cards}
         return cls(specs, cards, priors)
