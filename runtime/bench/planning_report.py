@@ -105,7 +105,8 @@ def to_json(result: GridResult) -> dict:
     return {
         "spec": {"workloads": list(spec.workloads), "planners": list(spec.planners),
                  "budgets": list(spec.budgets), "deadlines": list(spec.deadlines),
-                 "programs": spec.programs, "seed": spec.seed, "rollouts": spec.rollouts},
+                 "programs": spec.programs, "seed": spec.seed, "rollouts": spec.rollouts,
+                 "mcpp_told_truth": spec.mcpp_told_truth},
         "completion": [{"workload": w, "budget_x": b, "deadline_x": d, "planner": n,
                         "p": p, "se": se}
                        for (w, b, d, n) in result.ok

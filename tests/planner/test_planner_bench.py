@@ -56,3 +56,25 @@ def test_agentrt_bench_planning_input_errors_exit_2(tmp_path, capsys, argv, mess
 def test_grid_needs_mcpp_first_and_a_baseline(planners):
     with pytest.raises(ValueError, match="'mcpp' followed by the baselines"):
         run_grid(GridSpec(planners=planners, programs=2))
+
+
+def test_told_the_truth_states_the_hidden_truth_as_an_exact_prior():
+    from programs.workloads.planning import generate_planning, told_the_truth
+    task = generate_planning("proofflow", 1, 5)[0]
+    told = told_the_truth(task)
+    for s, t in zip(task.subtasks, told.subtasks):
+        assert t.prior == t.truth == s.truth and s.prior != s.truth
+    assert told.prior_strength == 10_000 and told.length_uncertainty == 0
+    assert task.subtasks[0].prior != task.subtasks[0].truth  # the original is untouched
+
+
+def test_mcpp_told_truth_is_flagged_and_only_changes_mcpp(tmp_path, capsys):
+    argv = ["bench", "--workload", "codeflow", "--policies", "mcpp,cheapest", "--programs",
+            "4", "--budgets", "2,8", "--deadlines", "3", "--rollouts", "32", "--no-plots"]
+    assert agentrt([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert agentrt([*argv, "--mcpp-told-truth", "--out", str(tmp_path / "b")]) == 0
+    assert "MCPP was told the hidden truth" in capsys.readouterr().out
+    a, b = (json.loads((tmp_path / x / "result.json").read_text()) for x in "ab")
+    assert b["spec"]["mcpp_told_truth"] and not a["spec"]["mcpp_told_truth"]
+    cheap = [[c["p"] for c in d["completion"] if c["planner"] == "cheapest"] for d in (a, b)]
+    assert cheap[0] == cheap[1]  # the baselines still see the priors
