@@ -202,7 +202,7 @@ def run_grid(spec: GridSpec, cards: Sequence[ModelCard] | None = None) -> GridRe
         truths = [told_the_truth(t) for t in tasks] if spec.mcpp_told_truth else tasks
         for b, d in result.points:
             for name, planner in planners.items():
-                seen = truths if spec.mcpp_told_truth and name == "mcpp" else tasks
+                seen = truths if name == "mcpp" else tasks  # truths is tasks unless told
                 outs = [run_program(task, planner, cards, b * cost, d * span, spec.seed, i)
                         for i, (task, (cost, span)) in enumerate(zip(seen, scales))]
                 result.ok[workload, b, d, name] = np.array([o.ok for o in outs])
