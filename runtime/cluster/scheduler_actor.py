@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Callable
 
 import ray
 
@@ -96,17 +96,13 @@ class SchedulerActor:
         """Submit call number `seq` of `caller` (after its earlier ones); returns the
         wire-encoded RequestDone. Callers without an order may leave both out."""
         future = asyncio.get_running_loop().create_future()
-        if caller:
-            await self._order.turn(caller, seq)
-        try:
+
+        def submit() -> str:
             request = wire.decode(request_bytes)
             self._futures[request.request_id] = future
-            worker_id = self.core.submit(request, time.time())
-            self._pump(worker_id)
-            self._balance()
-        finally:
-            if caller:
-                self._order.done(caller, seq)
+            return self.core.submit(request, time.time())
+
+        await self._submit_in_turn(caller, seq, submit)
         done: RequestDone = await future
         return wire.encode(done)
 
@@ -116,20 +112,31 @@ class SchedulerActor:
         together, see `Scheduler.submit_forks`), as call `seq` of `caller`; returns
         their wire-encoded RequestDones in the order given, once all are done."""
         loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future] = []
+
+        def submit() -> str:
+            group = [wire.decode(data) for data in requests]
+            for request in group:
+                futures.append(loop.create_future())
+                self._futures[request.request_id] = futures[-1]
+            return self.core.submit_forks(group, time.time())
+
+        await self._submit_in_turn(caller, seq, submit)
+        return [wire.encode(done) for done in await asyncio.gather(*futures)]
+
+    async def _submit_in_turn(self, caller: str, seq: int, submit: Callable[[], str]) -> None:
+        """Run `submit` (which queues calls and returns their worker) as call `seq` of
+        `caller`, after its earlier ones, then send the worker what it can take and
+        let idle workers steal."""
         if caller:
             await self._order.turn(caller, seq)
         try:
-            group = [wire.decode(data) for data in requests]
-            futures = [loop.create_future() for _ in group]
-            for request, future in zip(group, futures):
-                self._futures[request.request_id] = future
-            worker_id = self.core.submit_forks(group, time.time())
+            worker_id = submit()
             self._pump(worker_id)
             self._balance()
         finally:
             if caller:
                 self._order.done(caller, seq)
-        return [wire.encode(done) for done in await asyncio.gather(*futures)]
 
     async def report(self, worker_id: str, events: list[bytes], stats: bytes) -> None:
         now = time.time()
