@@ -241,17 +241,44 @@ class KVCacheManager:
         self._check_block_size(prefix)
         if self.host is None:
             return 0
-        pool, hashes = self._pool, prefix.hashes
-        cached = pool.cached_prefix_blocks(hashes)
-        n = self.host.stretch(hashes, cached)
-        tip = pool.block_of(hashes[cached - 1]) if cached else None
-        spare = pool.num_free - (pool.free_blocks_in_prefix(hashes, cached) if cached else 0)
-        n = min(n, spare, n if max_blocks is None else max_blocks)
+        hashes = prefix.hashes
+        cached = self._pool.cached_prefix_blocks(hashes)
+        n = min(self.host.stretch(hashes, cached), self._room(hashes, cached),
+                len(hashes) if max_blocks is None else max_blocks)
         if n <= 0:
             return 0
+        self.host.take(hashes[cached : cached + n])
+        return self._install(hashes, cached, n, now)
+
+    def adopt(self, prefix: TokenChain, blocks: int, now: float) -> int:
+        """Install the first `blocks` full blocks of `prefix` as free cached blocks: KV
+        copied in from another worker (a session migrating here). Blocks cached here
+        already are kept; returns how many were added (no more than the pool can
+        supply). The caller charges the transfer time. Allocating them may evict (and
+        offload) other free blocks."""
+        self._check_block_size(prefix)
+        hashes = prefix.hashes
+        cached = self._pool.cached_prefix_blocks(hashes)
+        n = min(min(blocks, len(hashes)) - cached, self._room(hashes, cached))
+        if n <= 0:
+            return 0
+        if self.host is not None:  # tiers stay exclusive: the copy replaces host blocks
+            self.host.take(hashes[cached : cached + min(n, self.host.stretch(hashes, cached))])
+        return self._install(hashes, cached, n, now)
+
+    def _room(self, hashes: list[int], cached: int) -> int:
+        """Free blocks an install after the cached prefix of `hashes` may take (the
+        prefix's own free blocks excluded: it must stay)."""
+        pool = self._pool
+        return pool.num_free - (pool.free_blocks_in_prefix(hashes, cached) if cached else 0)
+
+    def _install(self, hashes: list[int], cached: int, n: int, now: float) -> int:
+        """Commit `n` fresh blocks as hashes[cached : cached + n], after the cached
+        prefix, and leave them free (cached). Returns n."""
+        pool = self._pool
+        tip = pool.block_of(hashes[cached - 1]) if cached else None
         if tip is not None:
             pool.acquire((tip,), now)  # keep the GPU prefix while allocating
-        self.host.take(hashes[cached : cached + n])
         ids = pool.commit_chain(tip, pool.allocate(n, now), hashes, cached, now)
         pool.release((ids[-1],), now)
         return n

@@ -15,7 +15,8 @@ each worker gets those it has not had yet with its next `submit` (`FeedLog`, see
 
 With stealing on, workers short of work steal calls still queued here after the events
 that can submit work (a new call, a finished one), as in the simulator, and the sessions
-that left a worker are released there. (Preemption, which recalls calls already on a
+that left a worker are released there (their KV sent along with the thief's calls when
+stealing transfers it). (Preemption, which recalls calls already on a
 worker, is simulator-only: an abort and the call's next dispatch could reach the worker
 out of order.)
 """
@@ -180,18 +181,29 @@ class SchedulerActor:
         return [tuple(d) for d in self.core.dispatch_log]
 
     def _balance(self) -> None:
-        """After an event that can submit work: workers short of work steal, and the
-        sessions that left a worker are released there."""
-        if not self._stealing:
-            return
-        for worker_id in self.core.thieves():
-            self._pump(worker_id)
-        for move in self.core.take_moves():
-            self.moves += 1
-            self._workers[move.src].release.remote(move.session_id)
+        """After an event that can submit work: workers short of work steal."""
+        if self._stealing:
+            for worker_id in self.core.thieves():
+                self._pump(worker_id)
 
     def _pump(self, worker_id: str) -> None:
         requests = self.core.take(worker_id, time.time())
-        if requests:
+        transfers = self._move_sessions() if self._stealing else []
+        if requests or transfers:
             self._workers[worker_id].submit.remote([wire.encode(r) for r in requests],
-                                                   self._feed.take(worker_id))
+                                                   self._feed.take(worker_id), transfers)
+
+    def _move_sessions(self) -> list[tuple[str, Any, int, str]]:
+        """Sessions the last `take` stole away: released at their source; those whose
+        KV travels (kv_move="transfer") go to the thief with its calls, as (session,
+        `TokenChain.to_wire()` of the prefix, blocks, link), so the copy lands before the calls run.
+        The blocks are the core's estimate of what the source held."""
+        transfers = []
+        for move in self.core.take_moves():
+            self.moves += 1
+            if move.prefix is not None:
+                blocks = move.kv_tokens // move.prefix.block_size
+                transfers.append((move.session_id, move.prefix.to_wire(), blocks,
+                                  move.link))
+            self._workers[move.src].release.remote(move.session_id)
+        return transfers

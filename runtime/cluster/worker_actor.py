@@ -21,6 +21,7 @@ from typing import Any
 
 import ray
 
+from kvcache.prefix import TokenChain
 from runtime import wire
 from runtime.cluster.retention import WorkerRetention
 from runtime.core.retention import ModelClock
@@ -53,11 +54,16 @@ class WorkerActor:
             self._loop_task = asyncio.get_running_loop().create_task(self._loop())
         return self.worker_id
 
-    async def submit(self, requests: list[bytes], feed: list[bytes] | None = None) -> None:
-        """Queue wire-encoded calls; `feed`: retention facts not yet sent here."""
+    async def submit(self, requests: list[bytes], feed: list[bytes] | None = None,
+                     transfers: list[tuple[str, Any, int, str]] | None = None) -> None:
+        """Queue wire-encoded calls; `feed`: retention facts not yet sent here;
+        `transfers`: sessions moving here with their KV, (session id,
+        `TokenChain.to_wire()` of the prefix, blocks, link), received before the calls are queued."""
         now = time.time()
         if self.retention is not None and feed:
             self.retention.learn(feed)
+        for session_id, prefix, blocks, link in transfers or ():
+            self.engine.receive(session_id, TokenChain.from_wire(prefix), blocks, now, link)
         for data in requests:
             request = wire.decode(data)
             self.engine.submit(request, now)
@@ -84,7 +90,8 @@ class WorkerActor:
                 "prefix_miss_tokens": s.prefix_miss_tokens,
                 "kv_pinned_blocks": s.kv_pinned_blocks,
                 "pin_decisions": dict(self.retention.decisions) if self.retention else {},
-                "prefetches": self.retention.prefetched if self.retention else 0}
+                "prefetches": self.retention.prefetched if self.retention else 0,
+                "received_tokens": getattr(self.engine, "received_tokens", 0)}
 
     async def check_integrity(self) -> bool:
         self.engine.check_integrity()

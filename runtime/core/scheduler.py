@@ -204,8 +204,9 @@ class Scheduler:
         return self.stealing.thieves(self.view) if self.stealing is not None else []
 
     def take_moves(self) -> list[SessionMove]:
-        """Sessions that left a worker by stealing since the last call (the driver
-        releases them there, or moves their KV)."""
+        """Sessions that left a worker by stealing since the last call. Drivers call it
+        right after each `take` and, before sending the thief anything, copy the KV
+        of moves that carry a prefix, then release every moved session at its source."""
         moves, self._moves = self._moves, []
         return moves
 
@@ -298,11 +299,12 @@ class Scheduler:
         limit = stealing.config.max_steal or self.dispatch_window
         chosen = stealing.choose(self.view, victim_id, thief_id, calls.queues[victim_id],
                                  limit, lambda r: calls.by_id[r.request_id].group is None)
-        keep_kv = stealing.config.kv_move == "transfer"
+        keep_kv, link = stealing.config.kv_move == "transfer", stealing.config.link
         for steal in chosen:
             request = steal.request
             calls.move(calls.by_id[request.request_id], thief_id, now, keep_kv)
             if steal.kv_tokens:
-                self._moves.append(SessionMove(request.session_id, victim_id, thief_id,
-                                               steal.kv_tokens))
+                self._moves.append(SessionMove(
+                    request.session_id, victim_id, thief_id, steal.kv_tokens,
+                    request.prefix if keep_kv else None, link))
         self.counters.stolen += len(chosen)

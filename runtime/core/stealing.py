@@ -24,6 +24,7 @@ from typing import Callable, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kvcache.prefix import TokenChain
 from runtime.core.messages import LLMRequest
 from runtime.core.routing.base import ClusterView, WorkerLoad
 
@@ -41,8 +42,8 @@ class StealConfig(BaseModel):
     """A session holding at most this much KV on the victim moves without a cost check."""
     kv_move: Literal["recompute", "transfer"] = "recompute"
     """How a moved session's KV reaches the thief, priced against the queueing saved:
-    recomputed by prefill (what the engines do today), or transferred by the driver
-    (see `Scheduler.take_moves`)."""
+    recomputed by prefill at the thief, or copied there by the driver over `link`
+    (see `SessionMove`)."""
     link: Literal["nvlink", "network", "host"] = "nvlink"
     """The link a transfer uses."""
 
@@ -50,12 +51,16 @@ class StealConfig(BaseModel):
 @dataclass(frozen=True, slots=True)
 class SessionMove:
     """A stolen call's session left `src`, where it held about `kv_tokens` of KV. The
-    driver releases it there (and, with kv_move="transfer", copies the KV to `dst`)."""
+    driver releases it there; with kv_move="transfer" (`prefix` set) it first copies
+    the blocks of `prefix` that `src` holds to `dst` over `link`
+    (`SimulatedEngine.movable_blocks` / `receive`), before `dst` is sent any call."""
 
     session_id: str
     src: str
     dst: str
     kv_tokens: int
+    prefix: TokenChain | None = None
+    link: str = "nvlink"
 
 
 @dataclass(frozen=True, slots=True)

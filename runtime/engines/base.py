@@ -72,6 +72,16 @@ class Engine(Protocol):
     def release(self, session_id: str, now: float) -> None:
         """Forget the session: unpin; the blocks stay cached-evictable."""
 
+    def movable_blocks(self, prefix: TokenChain) -> int:
+        """Leading full blocks of `prefix` held here (any tier): what a session moving
+        to another worker can take along."""
+
+    def receive(self, session_id: str, prefix: TokenChain, blocks: int, now: float,
+                link: str = "nvlink") -> int:
+        """A session moves here: copy in the first `blocks` full blocks of `prefix` from
+        a peer over `link`; its next admission waits for the copy. Returns the tokens
+        received (fewer when free blocks run short)."""
+
     def cached_prefix_tokens(self, prefix: TokenChain) -> int:
         """How many leading tokens of `prefix` this engine holds now (read-only)."""
 

@@ -12,7 +12,9 @@ blocks go to host memory and an admission that reloads them is charged
 `PerfModel.reload_time` on top of its iteration (they are not prefilled). `prefetch`
 brings a paused session's host blocks back ahead of its next turn over the host link,
 which copies while the GPU computes: the admission then waits only for what is still
-on the link. Reloads and prefetches share one link, in order.
+on the link. Reloads and prefetches share one link, in order. `receive` takes in a
+session moving from a peer worker with its KV (`movable_blocks` there), copied over
+the peer link (NVLink or the network) with the same wait at admission.
 
 `step(now, horizon)` may fuse a run of pure-decode iterations into one call (see
 `_run_decodes`); its events and state equal those of stepping one iteration at a time.
@@ -96,7 +98,9 @@ class SimulatedEngine:
         self.busy_time = 0.0
         self.steps = 0  # iterations run
         self._link_free_at = 0.0  # when the host link finishes its queued copies
+        self._peer_free_at = 0.0  # when copies in from peers (`receive`) finish
         self.prefetched_tokens = 0
+        self.received_tokens = 0
 
     @classmethod
     def from_names(
@@ -287,6 +291,28 @@ class SimulatedEngine:
     def release(self, session_id: str, now: float) -> None:
         self.pins.unpin(session_id, now, "program_end")
         self._sched.prefetch_ready.pop(session_id, None)
+
+    def movable_blocks(self, prefix: TokenChain) -> int:
+        """Leading full blocks of `prefix` held here, on the GPU or in the host tier:
+        what a session moving to another worker can take along."""
+        hashes = self.kv.pool.cached_prefix_blocks(prefix.hashes)
+        host = self.kv.host
+        return hashes + (host.stretch(prefix.hashes, hashes) if host is not None else 0)
+
+    def receive(self, session_id: str, prefix: TokenChain, blocks: int, now: float,
+                link: str = "nvlink") -> int:
+        """A session moves here with its KV: the first `blocks` full blocks of `prefix`
+        are copied in from a peer over `link` (as far as free blocks allow) and its next
+        admission waits until the copy lands; copies over the peer link run in order.
+        Returns the tokens received."""
+        n = self.kv.adopt(prefix, blocks, now)
+        if not n:
+            return 0
+        tokens = n * self.block_size
+        self._peer_free_at = max(now, self._peer_free_at) + self.perf.transfer_time(tokens, link)
+        self._sched.prefetch_ready[session_id] = self._peer_free_at
+        self.received_tokens += tokens
+        return tokens
 
     def expire_pins(self, now: float) -> list[EngineEvent]:
         """Drop pins whose deadline is <= now (step calls this first), except those of

@@ -83,6 +83,7 @@ class Simulation(WorkerStepping):
         self._retired_busy = 0.0  # busy time of workers removed mid-run
         self.rerouted = 0  # calls re-routed off removed workers
         self.moves = 0  # sessions released on a worker because their calls were stolen
+        self.transferred_tokens = 0  # KV copied to thieves (steal_options kv_move="transfer")
         self.engines: dict[str, SimulatedEngine] = {}
         self._step_event: dict[str, int | None] = {}
         # Per worker: (end of its pending step, whether that step finishes a call).

@@ -14,7 +14,7 @@ from runtime.sim.events import STEP_END
 class WorkerStepping:
     """Needs from the simulation: `now`, `cfg`, `queue`, `scheduler`, `factory`,
     `engines`, `horizons`, `retention`, `gate`, `_step_event`, `_pending`,
-    `_stealing`, `_retired_busy`, `rerouted`, `moves`."""
+    `_stealing`, `_retired_busy`, `rerouted`, `moves`, `transferred_tokens`."""
 
     # -- cluster -------------------------------------------------------------------
     def add_worker(self, worker_id: str) -> None:
@@ -47,6 +47,8 @@ class WorkerStepping:
     # -- stepping ------------------------------------------------------------------
     def _pump(self, worker_id: str) -> None:
         requests = self.scheduler.take(worker_id, self.now)
+        if self._stealing:
+            self._move_sessions()
         if not requests:
             return
         engine = self.engines[worker_id]
@@ -92,17 +94,25 @@ class WorkerStepping:
         return True
 
     def _balance(self) -> None:
-        """After an event that can submit work: workers short of work steal, and the
-        sessions that left a worker are released there."""
-        if not self._stealing:
-            return
-        for worker_id in self.scheduler.thieves():
-            self._pump(worker_id)
+        """After an event that can submit work: workers short of work steal."""
+        if self._stealing:
+            for worker_id in self.scheduler.thieves():
+                self._pump(worker_id)
+
+    def _move_sessions(self) -> None:
+        """Sessions a `take` stole away: their KV is copied to the thief when it
+        travels (before the thief gets their calls), and they are released at the
+        source."""
         for move in self.scheduler.take_moves():
             self.moves += 1
-            engine = self.engines.get(move.src)
-            if engine is not None:
-                engine.release(move.session_id, self.now)
+            src, dst = self.engines.get(move.src), self.engines.get(move.dst)
+            if src is None:
+                continue
+            if move.prefix is not None and dst is not None:
+                self.transferred_tokens += dst.receive(
+                    move.session_id, move.prefix, src.movable_blocks(move.prefix),
+                    self.now, move.link)
+            src.release(move.session_id, self.now)
 
     def _update_bound(self, worker_id: str) -> None:
         """Refresh the lower bound on this worker's next RequestDone (see horizon.py)."""

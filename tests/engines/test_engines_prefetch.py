@@ -69,3 +69,38 @@ def test_nothing_to_prefetch_without_a_host_tier_or_host_blocks():
     assert engine.prefetch("s1", mine, 3.0) == 0  # already back
     engine.release("s1", 3.0)  # the step ended: no wait left for its next admission
     assert engine.prefetched_tokens == 992
+
+
+# -- a session moving in from a peer worker with its KV --------------------------------
+
+
+def test_movable_blocks_count_the_gpu_and_the_host_tier():
+    engine, mine = offloaded_session()
+    assert engine.movable_blocks(mine) == 62 and engine.cached_prefix_tokens(mine) == 0
+    engine.prefetch("s1", mine, 2.0)
+    assert engine.movable_blocks(mine) == 62
+
+
+def test_a_received_session_hits_its_kv_after_the_copy_over_the_peer_link():
+    source, mine = offloaded_session()
+    dest = make_engine(kv_blocks=200, responder=FillerResponder())
+    tokens = dest.receive("s1", mine, source.movable_blocks(mine), 2.0, "network")
+    assert tokens == 992 and dest.received_tokens == 992
+    copy = dest.perf.transfer_time(992, "network")
+    assert copy > dest.perf.transfer_time(992, "nvlink") > 0
+    request = next_turn(mine)
+    dest.submit(request, 2.0)
+    first = dest.step(2.0)  # the admission waits for the copy
+    assert first.duration == pytest.approx(prefill_time(dest, request) + copy)
+    (done,) = [e for e in first.events + drive(dest) if isinstance(e, RequestDone)]
+    assert done.cached_tokens == 992
+    dest.check_integrity()
+
+
+def test_copies_in_from_peers_run_one_after_another():
+    source, mine = offloaded_session()
+    dest = make_engine(kv_blocks=200, responder=FillerResponder())
+    dest.receive("s0", mine, 30, 2.0)
+    dest.receive("s1", mine, 62, 2.0)  # 32 more blocks, behind the first copy
+    assert dest._sched.prefetch_ready["s1"] == pytest.approx(
+        2.0 + dest.perf.transfer_time(62 * 16))

@@ -34,9 +34,25 @@ def test_the_trace_makes_the_simulator_steal():
     assert sim.scheduler.counters.stolen >= 5 and sim.moves >= 5
 
 
-def test_idle_workers_steal_queued_calls_and_every_program_finishes(ray_cluster, tmp_path):
+def test_a_transferred_session_takes_its_kv_to_the_thief():
+    def run(kv_move):
+        options = {**STEALING, "steal_options": {"high_mark": 0, "kv_move": kv_move}}
+        sim = Simulation(lopsided_trace(), SimConfig(workers=2, arrival="trace", **options))
+        result = sim.run()
+        assert result.unfinished == 0
+        return sim, result.requests["reprefilled"].sum()
+
+    recomputed, transferred = run("recompute"), run("transfer")
+    assert recomputed[0].transferred_tokens == 0 < transferred[0].transferred_tokens
+    assert transferred[1] < recomputed[1]  # what moved was not prefilled again
+
+
+@pytest.mark.parametrize("kv_move", ["recompute", "transfer"])
+def test_idle_workers_steal_queued_calls_and_every_program_finishes(ray_cluster, tmp_path,
+                                                                    kv_move):
+    options = {**STEALING, "steal_options": {"high_mark": 0, "kv_move": kv_move}}
     config = RuntimeConfig(workers=2, time_scale=0.2, runners=1, trace_dir=tmp_path,
-                           **STEALING)
+                           **options)
     with Runtime(config) as rt:
         report = rt.replay(lopsided_trace())
         counters = rt.scheduler_counters()
@@ -44,6 +60,8 @@ def test_idle_workers_steal_queued_calls_and_every_program_finishes(ray_cluster,
     assert [r.status for r in report.results] == ["succeeded"] * 8
     assert counters["stolen"] > 0 and counters["moves"] > 0
     assert counters["completed"] == counters["submitted"] == 32
+    received = sum(w["received_tokens"] for w in report.workers)
+    assert (received > 0) == (kv_move == "transfer")  # the KV went with the session
 
 
 def test_bad_steal_options_are_named_before_anything_starts():

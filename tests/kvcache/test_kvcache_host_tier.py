@@ -149,3 +149,33 @@ def test_without_a_tier_results_are_unchanged():
     assert kv.offload(after, 2.0) == ChainOffload(0, 0)
     assert kv.reload(after, 2.0) == 0 and kv.host is None
     kv.check_integrity()
+
+
+# -- adopting a peer's blocks (a session migrating here) -----------------------------------
+
+
+def test_adopt_installs_a_peers_blocks_as_free_cached_blocks():
+    kv = KVCacheManager(8, BS)
+    prompt = chain(("sys", 8), ("user", 8))
+    assert kv.adopt(prompt, 3, 1.0) == 3
+    assert kv.match(prompt) == PrefixMatch(3, 12) and kv.num_used_blocks == 0
+    assert kv.adopt(prompt, 4, 2.0) == 1  # what is cached already stays
+    assert kv.adopt(prompt, 9, 3.0) == 0  # never more than the prefix's full blocks
+    kv.check_integrity()
+
+
+def test_adopt_takes_no_more_than_the_free_blocks():
+    kv = KVCacheManager(8, BS)
+    kv.allocate("busy", chain(("other", 6 * BS)), 1.0)
+    assert kv.adopt(chain(("sys", 4 * BS)), 4, 2.0) == 2
+    kv.check_integrity()
+
+
+def test_adopt_replaces_host_copies_so_the_tiers_stay_exclusive(kv):
+    _, after = run_turn(kv, "t1", chain(("sys", 8), ("user", 4)), ("reply", 4))
+    kv.offload(after, 1.0)
+    assert len(kv.host) == 4
+    assert kv.adopt(after, 2, 2.0) == 2
+    assert kv.match(after) == PrefixMatch(2, 8, host_blocks=2, host_tokens=7)
+    assert len(kv.host) == 2
+    flood(kv, "flood", 3.0)  # evicting and offloading again keeps LRU order intact

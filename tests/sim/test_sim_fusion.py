@@ -18,6 +18,8 @@ def run(programs, **config):
         assert counters.stolen > 0  # the case exercises what it names
     if config.get("preemption"):
         assert counters.preempted > 0
+    if config.get("steal_options", {}).get("kv_move") == "transfer":
+        assert sim.transferred_tokens > 0
     if config.get("worker_changes"):
         assert sim.rerouted > 0
     if config.get("ttl") == "agentrt" and config.get("host_tier") == "on":
@@ -49,6 +51,9 @@ def run(programs, **config):
              "dispatch_window": 1, "steal_options": {"high_mark": 1}}),
     ("dag", {"workers": 3, "concurrency": 12, "stealing": True, "queue": "atlas",
              "max_num_seqs": 2, "dispatch_window": 1, "steal_options": {"high_mark": 0}}),
+    # ... taking the stolen sessions' KV along (copies into the thief's free blocks)
+    ("swe", {"workers": 4, "concurrency": 40, "stealing": True, "max_num_seqs": 2,
+             "dispatch_window": 1, "steal_options": {"high_mark": 1, "kv_move": "transfer"}}),
     # preemption: the queue policy recalls calls at step ends
     ("swe", {"workers": 2, "concurrency": 32, "queue": "plas", "preemption": True,
              "dispatch_window": 2, "max_num_seqs": 4}),
