@@ -28,8 +28,9 @@ Program-level scheduling across workers (ALGORITHMS.md sections 3-4, issue 5), a
 
     agentrt-sched   agentrt's default: ATLAS program-level queueing (least attained
                     critical-path service), sticky session affinity, work stealing
-                    between workers, and agentrt-kv's retention (soft pins, host tier
-                    where reload beats recompute)
+                    between workers (a stolen session's KV copied over the network),
+                    and agentrt-kv's retention (soft pins, host tier where reload
+                    beats recompute)
     agentrt-fair    the same with Agent Fair Share across tenants and its preemption
                     (multi-tenant SLOs)
     agentrt-sched-fcfs  agentrt-sched with program FCFS instead of ATLAS (ablation)
@@ -43,6 +44,12 @@ from __future__ import annotations
 
 from typing import Any
 
+# agentrt's stealing: a stolen session's KV goes with it over the data-center network
+# (the slower of the two peer links; NVLink only joins GPUs of one server), priced
+# against the queueing it saves, instead of being prefilled again at the thief.
+AGENTRT_STEALING: dict[str, Any] = {"stealing": True,
+                                    "steal_options": {"kv_move": "transfer", "link": "network"}}
+
 POLICY_SETS: dict[str, dict[str, Any]] = {
     "vllm-rr": {"queue": "request_fcfs", "router": "round_robin"},
     "vllm-sticky": {"queue": "request_fcfs", "router": "sticky"},
@@ -55,11 +62,11 @@ POLICY_SETS: dict[str, dict[str, Any]] = {
     "agentrt-kv": {"queue": "program_fcfs", "router": "sticky", "ttl": "agentrt",
                    "host_tier": "auto"},
     "agentrt-kv-gpu": {"queue": "program_fcfs", "router": "sticky", "ttl": "agentrt"},
-    "agentrt-sched": {"queue": "atlas", "router": "sticky", "stealing": True,
+    "agentrt-sched": {"queue": "atlas", "router": "sticky", **AGENTRT_STEALING,
                       "ttl": "agentrt", "host_tier": "auto"},
-    "agentrt-fair": {"queue": "fair_share", "router": "sticky", "stealing": True,
+    "agentrt-fair": {"queue": "fair_share", "router": "sticky", **AGENTRT_STEALING,
                      "preemption": True, "ttl": "agentrt", "host_tier": "auto"},
-    "agentrt-sched-fcfs": {"queue": "program_fcfs", "router": "sticky", "stealing": True,
+    "agentrt-sched-fcfs": {"queue": "program_fcfs", "router": "sticky", **AGENTRT_STEALING,
                            "ttl": "agentrt", "host_tier": "auto"},
     "vllm-sticky-workflow": {"queue": "request_fcfs", "router": "sticky",
                              "eviction": "workflow_aware"},
