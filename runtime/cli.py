@@ -53,6 +53,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                                          "least_outstanding, round_robin, autellix, dualmap)")
     parser.add_argument("--stealing", action="store_true", default=None,
                         help="idle workers steal queued calls from busy ones")
+    parser.add_argument("--steal-kv", choices=["recompute", "nvlink", "network"],
+                        help="how a stolen session's KV reaches the thief: prefilled again "
+                        "(recompute, the default) or copied over a link (with --stealing)")
     parser.add_argument("--host-tier", choices=["off", "on", "auto"],
                         help="a host-memory KV tier per worker (auto: where reloading "
                         "beats recomputing)")
@@ -85,6 +88,17 @@ def run_workload(workload: Workload, args: argparse.Namespace) -> int:
     from runtime.cluster.driver import Runtime  # Ray import only when running
 
     overrides = {k: getattr(args, k) for k in _CONFIG_KEYS if getattr(args, k, None) is not None}
+    steal_kv = getattr(args, "steal_kv", None)
+    if steal_kv is not None:
+        stealing = overrides.get("stealing", workload.config.get("stealing", False))
+        if not stealing:
+            print("agentrt: --steal-kv sets how stealing moves KV; add --stealing",
+                  file=sys.stderr)
+            return 2
+        options = dict(workload.config.get("steal_options", {}))
+        options.update({"kv_move": "recompute"} if steal_kv == "recompute"
+                       else {"kv_move": "transfer", "link": steal_kv})
+        overrides["steal_options"] = options
     try:
         config = RuntimeConfig(**{**workload.config, **overrides})
     except ValidationError as exc:

@@ -20,7 +20,8 @@ def agentrt(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
 @pytest.mark.timeout(300)
 def test_run_prints_the_summary_with_every_program_done(tmp_path):
     proc = agentrt("run", "examples/coding_agent.py", "--programs", "6", "--workers", "2",
-                   "--time-scale", "0.1", "--trace-dir", str(tmp_path))
+                   "--time-scale", "0.1", "--trace-dir", str(tmp_path),
+                   "--stealing", "--steal-kv", "network")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "programs      6 done, 0 failed" in out
@@ -45,6 +46,12 @@ def test_bad_options_name_the_valid_choices(tmp_path):
     proc = agentrt("run", "examples/coding_agent.py", "--model", "gpt-9")
     assert proc.returncode == 2
     assert "unknown model 'gpt-9'" in proc.stderr and "Llama-3.1-8B" in proc.stderr
+
+
+def test_steal_kv_without_stealing_says_what_to_add():
+    proc = agentrt("run", "examples/coding_agent.py", "--steal-kv", "nvlink")
+    assert proc.returncode == 2
+    assert "add --stealing" in proc.stderr
 
 
 def test_a_file_without_a_workload_says_how_to_define_one(tmp_path):
