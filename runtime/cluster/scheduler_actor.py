@@ -16,9 +16,9 @@ each worker gets those it has not had yet with its next `submit` (`FeedLog`, see
 With stealing on, workers short of work steal calls still queued here after the events
 that can submit work (a new call, a finished one), as in the simulator, and the sessions
 that left a worker are released there (their KV sent along with the thief's calls when
-stealing transfers it). (Preemption, which recalls calls already on a
-worker, is simulator-only: an abort and the call's next dispatch could reach the worker
-out of order.)
+stealing transfers it). (Preemption, which recalls calls already on a worker, is
+simulator-only: an abort and the call's next dispatch could reach the worker out of
+order.)
 """
 from __future__ import annotations
 
@@ -194,10 +194,10 @@ class SchedulerActor:
                                                    self._feed.take(worker_id), transfers)
 
     def _move_sessions(self) -> list[tuple[str, Any, int, str]]:
-        """Sessions the last `take` stole away: released at their source; those whose
-        KV travels (kv_move="transfer") go to the thief with its calls, as (session,
-        `TokenChain.to_wire()` of the prefix, blocks, link), so the copy lands before the calls run.
-        The blocks are the core's estimate of what the source held."""
+        """Sessions the last `take` stole away: released at their source. Those whose
+        KV travels (kv_move="transfer") go to the thief with its calls, so the copy
+        lands before the calls run: (session, `TokenChain.to_wire()` of the prefix,
+        blocks, link), the blocks being the core's estimate of what the source held."""
         transfers = []
         for move in self.core.take_moves():
             self.moves += 1

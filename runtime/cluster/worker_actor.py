@@ -57,8 +57,8 @@ class WorkerActor:
     async def submit(self, requests: list[bytes], feed: list[bytes] | None = None,
                      transfers: list[tuple[str, Any, int, str]] | None = None) -> None:
         """Queue wire-encoded calls; `feed`: retention facts not yet sent here;
-        `transfers`: sessions moving here with their KV, (session id,
-        `TokenChain.to_wire()` of the prefix, blocks, link), received before the calls are queued."""
+        `transfers`: sessions moving here with their KV, received before the calls
+        are queued: (session id, `TokenChain.to_wire()` of the prefix, blocks, link)."""
         now = time.time()
         if self.retention is not None and feed:
             self.retention.learn(feed)

@@ -295,9 +295,9 @@ class SimulatedEngine:
     def movable_blocks(self, prefix: TokenChain) -> int:
         """Leading full blocks of `prefix` held here, on the GPU or in the host tier:
         what a session moving to another worker can take along."""
-        hashes = self.kv.pool.cached_prefix_blocks(prefix.hashes)
+        on_gpu = self.kv.pool.cached_prefix_blocks(prefix.hashes)
         host = self.kv.host
-        return hashes + (host.stretch(prefix.hashes, hashes) if host is not None else 0)
+        return on_gpu + (host.stretch(prefix.hashes, on_gpu) if host is not None else 0)
 
     def receive(self, session_id: str, prefix: TokenChain, blocks: int, now: float,
                 link: str = "nvlink") -> int:
