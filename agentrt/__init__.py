@@ -17,7 +17,7 @@
 This package only gathers the public names of `programs` (authoring) and `runtime`
 (running); the driver, and with it Ray, is imported on first use.
 """
-from programs import Candidate, ChatReply, StepContext, program, step, tool
+from agentrt.programs import Candidate, ChatReply, StepContext, program, step, tool
 
 __all__ = ["tool", "step", "program", "Candidate", "ChatReply", "StepContext", "Runtime",
            "RuntimeConfig", "Workload", "run"]
@@ -25,12 +25,12 @@ __all__ = ["tool", "step", "program", "Candidate", "ChatReply", "StepContext", "
 
 def __getattr__(name: str):
     if name in ("Runtime", "run"):
-        from runtime.cluster import driver
+        from agentrt.runtime.cluster import driver
         return getattr(driver, name)
     if name == "RuntimeConfig":
-        from runtime.config import RuntimeConfig
+        from agentrt.runtime.config import RuntimeConfig
         return RuntimeConfig
     if name == "Workload":
-        from runtime.workload import Workload
+        from agentrt.runtime.workload import Workload
         return Workload
     raise AttributeError(f"module 'agentrt' has no attribute {name!r}")

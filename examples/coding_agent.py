@@ -24,9 +24,9 @@ import tempfile
 from pathlib import Path
 
 import agentrt
-from runtime.cli import main_for
-from runtime.engines.responder import ScriptedResponder
-from runtime.workload import Workload
+from agentrt.runtime.cli import main_for
+from agentrt.runtime.engines.responder import ScriptedResponder
+from agentrt.runtime.workload import Workload
 
 # -- tasks: a statement, unit tests, one wrong and one right implementation ---------
 TASKS = {

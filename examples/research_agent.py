@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import agentrt
-from runtime.cli import add_run_options
-from runtime.engines.responder import ScriptedResponder
-from runtime.workload import Workload
+from agentrt.runtime.cli import add_run_options
+from agentrt.runtime.engines.responder import ScriptedResponder
+from agentrt.runtime.workload import Workload
 
 PACKAGES = ("kvcache", "toolmgr", "programs", "runtime")
 TOPICS = ("PinSet", "DurationModel", "BlockPool", "TokenChain", "KVCacheManager",
@@ -43,7 +43,7 @@ TOPICS = ("PinSet", "DurationModel", "BlockPool", "TokenChain", "KVCacheManager"
 
 def repo_root() -> Path:
     """The folder holding agentrt's packages, wherever this code runs."""
-    import kvcache
+    from agentrt import kvcache
     return Path(kvcache.__file__).resolve().parent.parent
 
 
@@ -231,8 +231,8 @@ class PinEvents:
 def run(programs: int, **config):
     """Run `programs` programs on the Ray runtime (config: RuntimeConfig fields over
     the workload's); returns the RunReport and its pin events."""
-    from runtime.cluster.driver import Runtime
-    from runtime.config import RuntimeConfig
+    from agentrt.runtime.cluster.driver import Runtime
+    from agentrt.runtime.config import RuntimeConfig
 
     with Runtime(RuntimeConfig(**{**workload.config, **config}),
                  responder=workload.responder) as rt:

@@ -16,25 +16,25 @@ touches Ray.
     pressure    what to give up when KV is full (Continuum's rule, pins first)
     bench_pool  micro-benchmark of the manager on agent-shaped sessions (__main__)
 """
-from kvcache.block_pool import BlockPool, PoolCounters
-from kvcache.errors import KVCacheFullError, KVIntegrityError, NoFreeBlocksError
-from kvcache.eviction import (
+from agentrt.kvcache.block_pool import BlockPool, PoolCounters
+from agentrt.kvcache.errors import KVCacheFullError, KVIntegrityError, NoFreeBlocksError
+from agentrt.kvcache.eviction import (
     EvictionPolicy,
     LRUEviction,
     eviction_policy_names,
     make_eviction_policy,
     register_eviction_policy,
 )
-from kvcache.eviction_belady import BeladyEviction, FutureAccess
-from kvcache.eviction_workflow import StepTransitions, WorkflowAwareEviction
-from kvcache.holds import HoldResult, HoldTable
-from kvcache.host_tier import HostTier, OffloadResult
-from kvcache.manager import KVCacheManager
-from kvcache.pins import PinResult, PinSet, Released
-from kvcache.pressure import PressureAction, RunningRequest, pressure_action
-from kvcache.results import Allocation, ChainOffload, KVStats, PrefixMatch
-from kvcache.prefix import TokenChain, stable_hash
-from kvcache.runs import Block, Run
+from agentrt.kvcache.eviction_belady import BeladyEviction, FutureAccess
+from agentrt.kvcache.eviction_workflow import StepTransitions, WorkflowAwareEviction
+from agentrt.kvcache.holds import HoldResult, HoldTable
+from agentrt.kvcache.host_tier import HostTier, OffloadResult
+from agentrt.kvcache.manager import KVCacheManager
+from agentrt.kvcache.pins import PinResult, PinSet, Released
+from agentrt.kvcache.pressure import PressureAction, RunningRequest, pressure_action
+from agentrt.kvcache.results import Allocation, ChainOffload, KVStats, PrefixMatch
+from agentrt.kvcache.prefix import TokenChain, stable_hash
+from agentrt.kvcache.runs import Block, Run
 
 __all__ = [
     "Allocation",

@@ -27,8 +27,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from kvcache.manager import KVCacheManager
-from kvcache.prefix import TokenChain, stable_hash
+from agentrt.kvcache.manager import KVCacheManager
+from agentrt.kvcache.prefix import TokenChain, stable_hash
 
 BLOCK_SIZE = 16
 SYSTEM_TOKENS = 1500

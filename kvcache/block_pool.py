@@ -36,12 +36,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import compress, count
 
-from kvcache.errors import KVIntegrityError, NoFreeBlocksError
-from kvcache.eviction import EvictionPolicy, LRUEviction
-from kvcache.pool_eviction import PoolEviction
-from kvcache.pool_integrity import pool_violations
-from kvcache.prefix import leading_run
-from kvcache.runs import Block, append_in_place, attach, mark, unmark
+from agentrt.kvcache.errors import KVIntegrityError, NoFreeBlocksError
+from agentrt.kvcache.eviction import EvictionPolicy, LRUEviction
+from agentrt.kvcache.pool_eviction import PoolEviction
+from agentrt.kvcache.pool_integrity import pool_violations
+from agentrt.kvcache.prefix import leading_run
+from agentrt.kvcache.runs import Block, append_in_place, attach, mark, unmark
 
 
 @dataclass(slots=True)

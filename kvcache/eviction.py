@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from kvcache.block_pool import BlockPool
+    from agentrt.kvcache.block_pool import BlockPool
 
 
 class EvictionPolicy(ABC):

@@ -28,8 +28,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from kvcache.eviction import register_eviction_policy
-from kvcache.eviction_keyed import KeyedEviction
+from agentrt.kvcache.eviction import register_eviction_policy
+from agentrt.kvcache.eviction_keyed import KeyedEviction
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,11 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import TYPE_CHECKING
 
-from kvcache.eviction import EvictionPolicy
-from kvcache.keyed_heap import KeyedHeap
+from agentrt.kvcache.eviction import EvictionPolicy
+from agentrt.kvcache.keyed_heap import KeyedHeap
 
 if TYPE_CHECKING:
-    from kvcache.block_pool import BlockPool
+    from agentrt.kvcache.block_pool import BlockPool
 
 
 class KeyedEviction(EvictionPolicy):

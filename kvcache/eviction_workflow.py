@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kvcache.eviction import register_eviction_policy
-from kvcache.eviction_keyed import KeyedEviction
+from agentrt.kvcache.eviction import register_eviction_policy
+from agentrt.kvcache.eviction_keyed import KeyedEviction
 
 SHARED = "\x00shared"  # owner of a hash that several sessions' chains hold
 

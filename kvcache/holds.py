@@ -28,8 +28,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from kvcache.block_pool import BlockPool
-from kvcache.runs import Run
+from agentrt.kvcache.block_pool import BlockPool
+from agentrt.kvcache.runs import Run
 
 
 HoldStatus = Literal["held", "trimmed", "refused", "nothing_cached"]

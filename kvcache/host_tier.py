@@ -32,7 +32,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from kvcache.prefix import leading_run
+from agentrt.kvcache.prefix import leading_run
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,14 +25,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from kvcache.block_pool import BlockPool
-from kvcache.errors import KVCacheFullError, KVIntegrityError
-from kvcache.eviction import EvictionPolicy, make_eviction_policy
-from kvcache.holds import HoldResult, HoldTable
-from kvcache.host_tier import HostTier
-from kvcache.prefix import TokenChain
-from kvcache.results import Allocation, ChainOffload, KVStats, PrefixMatch
-from kvcache.sequence import SeqBlocks
+from agentrt.kvcache.block_pool import BlockPool
+from agentrt.kvcache.errors import KVCacheFullError, KVIntegrityError
+from agentrt.kvcache.eviction import EvictionPolicy, make_eviction_policy
+from agentrt.kvcache.holds import HoldResult, HoldTable
+from agentrt.kvcache.host_tier import HostTier
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.kvcache.results import Allocation, ChainOffload, KVStats, PrefixMatch
+from agentrt.kvcache.sequence import SeqBlocks
 
 __all__ = ["Allocation", "ChainOffload", "KVCacheManager", "KVStats", "PrefixMatch"]
 

@@ -25,9 +25,9 @@ from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from kvcache.holds import HoldStatus
-from kvcache.manager import KVCacheManager
-from kvcache.prefix import TokenChain
+from agentrt.kvcache.holds import HoldStatus
+from agentrt.kvcache.manager import KVCacheManager
+from agentrt.kvcache.prefix import TokenChain
 
 # weight(now) -> [0, 1]: how much a soft pin is still worth keeping at `now`.
 Weight = Callable[[float], float]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kvcache.runs import Block, detach_last, freed_at
+from agentrt.kvcache.runs import Block, detach_last, freed_at
 
 
 class PoolEviction:

@@ -11,11 +11,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from kvcache.eviction import EvictionPolicy
-from kvcache.runs import Run
+from agentrt.kvcache.eviction import EvictionPolicy
+from agentrt.kvcache.runs import Run
 
 if TYPE_CHECKING:
-    from kvcache.block_pool import Block
+    from agentrt.kvcache.block_pool import Block
 
 
 def pool_violations(

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from kvcache.pins import PinSet
+from agentrt.kvcache.pins import PinSet
 
 PressureRule = Literal["continuum", "pins_first"]
 PRESSURE_RULES: tuple[str, ...] = ("continuum", "pins_first")

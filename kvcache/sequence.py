@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kvcache.block_pool import BlockPool
+from agentrt.kvcache.block_pool import BlockPool
 
 
 @dataclass(slots=True)

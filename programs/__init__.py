@@ -9,10 +9,10 @@ supplies the ``StepContext`` that step bodies use.
 Depends only on ``toolmgr`` (tool specs and registry).
 """
 
-from programs import errors
-from programs.choices import Candidate
-from programs.context import ChatReply, StepContext, Usage
-from programs.errors import (
+from agentrt.programs import errors
+from agentrt.programs.choices import Candidate
+from agentrt.programs.context import ChatReply, StepContext, Usage
+from agentrt.programs.errors import (
     ArgumentSerializationError,
     ChoiceDeclarationError,
     GraphCycleError,
@@ -22,12 +22,12 @@ from programs.errors import (
     UndeclaredToolError,
     UnknownToolError,
 )
-from programs.executor import GraphOutcome, run_graph
-from programs.graph import ProgramGraph, ResolvedCall, StepNode
-from programs.handle import StepHandle
-from programs.program_def import ProgramDef, ProgramOptions, program
-from programs.step_def import Step, StepOptions, step
-from programs.tool_def import Tool, tool
+from agentrt.programs.executor import GraphOutcome, run_graph
+from agentrt.programs.graph import ProgramGraph, ResolvedCall, StepNode
+from agentrt.programs.handle import StepHandle
+from agentrt.programs.program_def import ProgramDef, ProgramOptions, program
+from agentrt.programs.step_def import Step, StepOptions, step
+from agentrt.programs.tool_def import Tool, tool
 
 __all__ = [
     "ArgumentSerializationError",

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from programs.errors import GraphUsageError
-from programs.graph import NodeKind, ProgramGraph, StepNode
-from programs.handle import StepHandle
-from programs.values import check_serializable, iter_handles
+from agentrt.programs.errors import GraphUsageError
+from agentrt.programs.graph import NodeKind, ProgramGraph, StepNode
+from agentrt.programs.handle import StepHandle
+from agentrt.programs.values import check_serializable, iter_handles
 
 _CURRENT: ContextVar[GraphBuilder | None] = ContextVar("agentrt_program_build", default=None)
 

@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from programs.errors import ChoiceDeclarationError
-from programs.tool_def import Tool
+from agentrt.programs.errors import ChoiceDeclarationError
+from agentrt.programs.tool_def import Tool
 
 DEFAULT_MAX_SAMPLES = 4
 SAMPLE_PARAM = "sample"

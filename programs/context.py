@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from toolmgr.result import ToolResult
+from agentrt.toolmgr.result import ToolResult
 
 
 @dataclass(slots=True)

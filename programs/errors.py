@@ -8,7 +8,7 @@ raise); they are ``ValueError`` subclasses but not ``ProgramValidationError`` on
 
 from __future__ import annotations
 
-from toolmgr.errors import ToolArgumentsError, UnknownToolError
+from agentrt.toolmgr.errors import ToolArgumentsError, UnknownToolError
 
 
 class ProgramValidationError(ValueError):

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from programs.graph import ProgramGraph, StepNode
+from agentrt.programs.graph import ProgramGraph, StepNode
 
 RunNode = Callable[[StepNode, tuple[Any, ...], dict[str, Any]], Awaitable[Any]]
 GraphStatus = Literal["succeeded", "failed", "cancelled"]

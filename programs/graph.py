@@ -16,9 +16,9 @@ from typing import Any, Literal, NamedTuple
 
 import networkx as nx
 
-from programs.errors import GraphCycleError, GraphUsageError
-from programs.values import check_serializable, iter_handles, substitute
-from toolmgr.errors import UnknownToolError
+from agentrt.programs.errors import GraphCycleError, GraphUsageError
+from agentrt.programs.values import check_serializable, iter_handles, substitute
+from agentrt.toolmgr.errors import UnknownToolError
 
 NodeKind = Literal["step", "tool"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from programs.errors import GraphUsageError
+from agentrt.programs.errors import GraphUsageError
 
 # (dunder methods, what the user tried, what to do instead). Installed on StepHandle below.
 _ARITHMETIC = " ".join(

@@ -9,9 +9,9 @@ from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from programs.build import building
-from programs.errors import GraphUsageError
-from programs.graph import ProgramGraph
+from agentrt.programs.build import building
+from agentrt.programs.errors import GraphUsageError
+from agentrt.programs.graph import ProgramGraph
 
 
 class ProgramOptions(BaseModel):

@@ -9,12 +9,12 @@ from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from programs.build import current_builder
-from programs.choices import Candidate, check_choices
-from programs.errors import GraphUsageError, UndeclaredToolError
-from programs.handle import StepHandle
-from programs.tool_def import Tool
-from toolmgr.spec import TOOL_NAME_PATTERN
+from agentrt.programs.build import current_builder
+from agentrt.programs.choices import Candidate, check_choices
+from agentrt.programs.errors import GraphUsageError, UndeclaredToolError
+from agentrt.programs.handle import StepHandle
+from agentrt.programs.tool_def import Tool
+from agentrt.toolmgr.spec import TOOL_NAME_PATTERN
 
 _CTX = object()  # stands in for the step context when checking a call's arguments
 

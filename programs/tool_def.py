@@ -7,12 +7,12 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Literal, overload
 
-from programs.build import GraphBuilder, current_builder
-from programs.handle import StepHandle
-from programs.values import contains_handle
-from toolmgr.errors import ToolArgumentsError
-from toolmgr.registry import RegisteredTool
-from toolmgr.spec import ToolSpec
+from agentrt.programs.build import GraphBuilder, current_builder
+from agentrt.programs.handle import StepHandle
+from agentrt.programs.values import contains_handle
+from agentrt.toolmgr.errors import ToolArgumentsError
+from agentrt.toolmgr.registry import RegisteredTool
+from agentrt.toolmgr.spec import ToolSpec
 
 
 class Tool:

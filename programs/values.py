@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from programs.errors import ArgumentSerializationError
-from programs.handle import StepHandle
+from agentrt.programs.errors import ArgumentSerializationError
+from agentrt.programs.handle import StepHandle
 
 _SCALARS = (type(None), bool, int, float, str, bytes)
 _MSGPACK_INT_MIN, _MSGPACK_INT_MAX = -(2**63), 2**64 - 1

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from programs.errors import ChoiceDeclarationError
-from programs.graph import ProgramGraph, StepNode
-from runtime.core.budget import Price
-from runtime.core.planner import ModelCard, PerfLatency, PlanningProblem, Prior, SubtaskSpec
-from runtime.engines.perf_model import PerfModel
+from agentrt.programs.errors import ChoiceDeclarationError
+from agentrt.programs.graph import ProgramGraph, StepNode
+from agentrt.runtime.core.budget import Price
+from agentrt.runtime.core.planner import ModelCard, PerfLatency, PlanningProblem, Prior, SubtaskSpec
+from agentrt.runtime.engines.perf_model import PerfModel
 
 P_MAX = 0.999
 """Beta priors need p < 1: a declared p of 1 is read as this."""

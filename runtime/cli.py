@@ -11,10 +11,10 @@ from typing import Sequence
 
 from pydantic import ValidationError
 
-from runtime.bench.command import add_bench_options, run_bench_command
-from runtime.config import RuntimeConfig
-from runtime.results import ProgramResult
-from runtime.workload import Workload, load_workload
+from agentrt.runtime.bench.command import add_bench_options, run_bench_command
+from agentrt.runtime.config import RuntimeConfig
+from agentrt.runtime.results import ProgramResult
+from agentrt.runtime.workload import Workload, load_workload
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,7 +85,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def run_workload(workload: Workload, args: argparse.Namespace) -> int:
     """Run a workload with command-line overrides; print progress and the summary.
     Exit status 0 when every program succeeded, 1 otherwise, 2 on bad input."""
-    from runtime.cluster.driver import Runtime  # Ray import only when running
+    from agentrt.runtime.cluster.driver import Runtime  # Ray import only when running
 
     overrides = {k: getattr(args, k) for k in _CONFIG_KEYS if getattr(args, k, None) is not None}
     steal_kv = getattr(args, "steal_kv", None)

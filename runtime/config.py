@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from runtime.core.budget import Price
-from runtime.core.names import QueueName, RouterName, TTLName
+from agentrt.runtime.core.budget import Price
+from agentrt.runtime.core.names import QueueName, RouterName, TTLName
 
 # Illustrative list prices (USD per million tokens) for hosted open-weight models;
 # used for budgets in USD when the user gives none.
@@ -81,7 +81,7 @@ class RuntimeConfig(BaseModel):
     what the planner prices candidates at."""
     planner: str = "mcpp"
     """Planner that chooses model and samples for steps that declare candidates (a name
-    from runtime.core.planner.PLANNERS)."""
+    from agentrt.runtime.core.planner.PLANNERS)."""
     admission_min_success: float = Field(0.05, ge=0.0, le=1.0)
     """A planned program whose estimated success probability is below this is rejected
     at admission."""
@@ -101,7 +101,7 @@ class RuntimeConfig(BaseModel):
     @field_validator("steal_options")
     @classmethod
     def _known_steal_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        from runtime.core.stealing import StealConfig
+        from agentrt.runtime.core.stealing import StealConfig
 
         StealConfig(**options)  # unknown or bad fields fail here, by name
         return options
@@ -109,7 +109,7 @@ class RuntimeConfig(BaseModel):
     @field_validator("planner")
     @classmethod
     def _known_planner(cls, name: str) -> str:
-        from runtime.core.planner import PLANNERS  # numpy and the planners: on use only
+        from agentrt.runtime.core.planner import PLANNERS  # numpy and the planners: on use only
 
         if name not in PLANNERS:
             raise ValueError(f"unknown planner {name!r}; valid: {sorted(PLANNERS)}")

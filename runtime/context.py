@@ -19,17 +19,17 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from opentelemetry import trace as otel
 
-from kvcache.prefix import TokenChain
-from programs.context import ChatReply, Usage
-from programs.errors import UndeclaredToolError
-from runtime import tracing
-from runtime.core.budget import BudgetLedger
-from runtime.core.messages import LLMRequest, PinNote, RequestDone
-from runtime.core.session_chain import SessionChain, request_id
-from runtime.engines.tokenizer import SimpleTokenizer
-from runtime.portfolio import PortfolioSession, StepPlan
-from runtime.sampling import Sample, Sampler
-from toolmgr import ToolManager, ToolResult
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.programs.context import ChatReply, Usage
+from agentrt.programs.errors import UndeclaredToolError
+from agentrt.runtime import tracing
+from agentrt.runtime.core.budget import BudgetLedger
+from agentrt.runtime.core.messages import LLMRequest, PinNote, RequestDone
+from agentrt.runtime.core.session_chain import SessionChain, request_id
+from agentrt.runtime.engines.tokenizer import SimpleTokenizer
+from agentrt.runtime.portfolio import PortfolioSession, StepPlan
+from agentrt.runtime.sampling import Sample, Sampler
+from agentrt.toolmgr import ToolManager, ToolResult
 
 
 class ChatBackend(Protocol):

@@ -26,18 +26,18 @@ import numpy as np
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel
 
-from programs import ProgramDef, StepNode, run_graph
-from runtime import tracing
-from runtime.choices import PlanningSettings, planned_steps, planning_problem
-from runtime.context import ChatBackend, ProgramState, RunnerStepContext, SyncStepContext
-from runtime.core.budget import BudgetExhausted, BudgetLedger, Price
-from runtime.core.planner import make_planner
-from runtime.engines.tokenizer import SimpleTokenizer
-from runtime.portfolio import Admission, PlanStopped, PortfolioSession
-from runtime.results import (
+from agentrt.programs import ProgramDef, StepNode, run_graph
+from agentrt.runtime import tracing
+from agentrt.runtime.choices import PlanningSettings, planned_steps, planning_problem
+from agentrt.runtime.context import ChatBackend, ProgramState, RunnerStepContext, SyncStepContext
+from agentrt.runtime.core.budget import BudgetExhausted, BudgetLedger, Price
+from agentrt.runtime.core.planner import make_planner
+from agentrt.runtime.engines.tokenizer import SimpleTokenizer
+from agentrt.runtime.portfolio import Admission, PlanStopped, PortfolioSession
+from agentrt.runtime.results import (
     BUDGET_EXHAUSTED, DEADLINE_MISSED, FAILED, REJECTED, STOPPED, SUCCEEDED, ProgramResult,
 )
-from toolmgr import ToolManager
+from agentrt.toolmgr import ToolManager
 
 
 async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, Any], *,

@@ -22,8 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-from runtime.core.budget import BudgetLedger
-from runtime.core.planner import (
+from agentrt.runtime.core.budget import BudgetLedger
+from agentrt.runtime.core.planner import (
     Option, Plan, Planner, PlanningProblem, ProgramState, Running,
 )
 

@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from programs import ProgramDef, StepHandle, program, step
-from programs.step_def import Step
-from programs.workloads.spec import ProgramSpec, StepSpec
-from toolmgr.spec import TOOL_NAME_PATTERN
+from agentrt.programs import ProgramDef, StepHandle, program, step
+from agentrt.programs.step_def import Step
+from agentrt.programs.workloads.spec import ProgramSpec, StepSpec
+from agentrt.toolmgr.spec import TOOL_NAME_PATTERN
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.results import ProgramResult
+from agentrt.runtime.results import ProgramResult
 
 
 @dataclass(slots=True)

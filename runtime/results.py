@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime import wire
+from agentrt.runtime import wire
 
 # Program end states.
 SUCCEEDED = "succeeded"

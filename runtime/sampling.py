@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as otel
 
-from kvcache.prefix import TokenChain
-from programs.context import Usage
-from runtime import tracing
-from runtime.core.budget import BudgetExhausted, Reservation
-from runtime.core.messages import RequestDone
-from runtime.core.planner.executor import reserve_samples
-from runtime.core.session_chain import request_id
-from runtime.portfolio import StepPlan
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.programs.context import Usage
+from agentrt.runtime import tracing
+from agentrt.runtime.core.budget import BudgetExhausted, Reservation
+from agentrt.runtime.core.messages import RequestDone
+from agentrt.runtime.core.planner.executor import reserve_samples
+from agentrt.runtime.core.session_chain import request_id
+from agentrt.runtime.portfolio import StepPlan
 
 if TYPE_CHECKING:
-    from runtime.context import RunnerStepContext
+    from agentrt.runtime.context import RunnerStepContext
 
 
 @dataclass(slots=True)

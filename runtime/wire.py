@@ -12,8 +12,8 @@ from typing import Any
 
 import msgpack
 
-from kvcache.prefix import TokenChain
-from runtime.core.messages import (
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.runtime.core.messages import (
     EngineStats, Evicted, LLMRequest, PinExpired, PinNote, Preempted, RequestDone,
     ToolCallSpec,
 )

@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 import ray.cloudpickle
 
-from programs import ProgramDef
-from runtime.engines.responder import Responder
+from agentrt.programs import ProgramDef
+from agentrt.runtime.engines.responder import Responder
 
 
 @dataclass

@@ -3,20 +3,20 @@
 Depends on nothing else in agentrt.
 """
 
-from toolmgr.distributions import Distribution, Exponential, Mixture, PointMass
-from toolmgr.durations import DurationModel, DurationSource, EmpiricalCDF
-from toolmgr.errors import ToolArgumentsError, UnknownToolError
-from toolmgr.executors import (
+from agentrt.toolmgr.distributions import Distribution, Exponential, Mixture, PointMass
+from agentrt.toolmgr.durations import DurationModel, DurationSource, EmpiricalCDF
+from agentrt.toolmgr.errors import ToolArgumentsError, UnknownToolError
+from agentrt.toolmgr.executors import (
     EXECUTORS,
     InlineExecutor,
     ThreadExecutor,
     ToolExecutor,
     make_executor,
 )
-from toolmgr.manager import ToolManager
-from toolmgr.registry import RegisteredTool, ToolRegistry
-from toolmgr.result import ToolResult
-from toolmgr.spec import ToolSpec
+from agentrt.toolmgr.manager import ToolManager
+from agentrt.toolmgr.registry import RegisteredTool, ToolRegistry
+from agentrt.toolmgr.result import ToolResult
+from agentrt.toolmgr.spec import ToolSpec
 
 __all__ = [
     "EXECUTORS",

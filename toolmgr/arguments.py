@@ -14,7 +14,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict
 
-from toolmgr.errors import ToolArgumentsError
+from agentrt.toolmgr.errors import ToolArgumentsError
 
 _ARGS_CONFIG = ConfigDict(extra="forbid", protected_namespaces=())
 _MAX_INPUT_REPR = 80

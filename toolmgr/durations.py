@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from toolmgr.distributions import Distribution, Exponential, Mixture, PointMass, check_probability
+from agentrt.toolmgr.distributions import Distribution, Exponential, Mixture, PointMass, check_probability
 
 DurationSource = Literal["observed", "blended", "prior", "global", "none"]
 

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from toolmgr.registry import RegisteredTool
-from toolmgr.result import ToolResult
+from agentrt.toolmgr.registry import RegisteredTool
+from agentrt.toolmgr.result import ToolResult
 
 Clock = Callable[[], float]
 

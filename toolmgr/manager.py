@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from toolmgr.durations import DurationModel
-from toolmgr.errors import ToolArgumentsError, UnknownToolError
-from toolmgr.executors import ToolExecutor, make_executor
-from toolmgr.registry import RegisteredTool, ToolRegistry
-from toolmgr.result import ToolResult
+from agentrt.toolmgr.durations import DurationModel
+from agentrt.toolmgr.errors import ToolArgumentsError, UnknownToolError
+from agentrt.toolmgr.executors import ToolExecutor, make_executor
+from agentrt.toolmgr.registry import RegisteredTool, ToolRegistry
+from agentrt.toolmgr.result import ToolResult
 
 
 class ToolManager:

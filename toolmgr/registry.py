@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from toolmgr.arguments import build_arguments_model, parameters_schema, validate_arguments
-from toolmgr.errors import ToolArgumentsError, UnknownToolError
-from toolmgr.spec import ToolSpec
+from agentrt.toolmgr.arguments import build_arguments_model, parameters_schema, validate_arguments
+from agentrt.toolmgr.errors import ToolArgumentsError, UnknownToolError
+from agentrt.toolmgr.spec import ToolSpec
 
 
 @dataclass(frozen=True, slots=True)

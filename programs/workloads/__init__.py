@@ -6,9 +6,9 @@ counts; `generate` draws look-alikes of published agent workloads (generators.py
 format in docs/trace-format.md).
 """
 
-from programs.workloads.generators import GENERATORS, generate
-from programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
-from programs.workloads.trace import (
+from agentrt.programs.workloads.generators import GENERATORS, generate
+from agentrt.programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
+from agentrt.programs.workloads.trace import (
     TraceError,
     TraceIssue,
     dump_trace,

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
+from agentrt.programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
 
 Generator = Callable[..., list[ProgramSpec]]
 

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Iterable
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
+from agentrt.programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
 
 MAX_ERRORS = 20
 HEADER = "# agentrt program trace: one JSON program per line (docs/trace-format.md)"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from runtime.bench.harness import BenchSpec, peak_memory_mb, run_bench
-from runtime.bench.planning import add_planning_options, run_planning_command
-from runtime.bench.policies import policy_set
-from runtime.bench.report import markdown_table, write_outputs
+from agentrt.runtime.bench.harness import BenchSpec, peak_memory_mb, run_bench
+from agentrt.runtime.bench.planning import add_planning_options, run_planning_command
+from agentrt.runtime.bench.policies import policy_set
+from agentrt.runtime.bench.report import markdown_table, write_outputs
 
 
 def add_bench_options(parser: argparse.ArgumentParser) -> None:

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from typing import Any, Sequence
 
-from programs.workloads import ProgramSpec, generate, load_trace
-from runtime.bench.policies import policy_set
-from runtime.engines.perf_model import PerfModel
-from runtime.sim.config import SimConfig
-from runtime.sim.driver import Simulation
-from runtime.sim.metrics import SimResult
+from agentrt.programs.workloads import ProgramSpec, generate, load_trace
+from agentrt.runtime.bench.policies import policy_set
+from agentrt.runtime.engines.perf_model import PerfModel
+from agentrt.runtime.sim.config import SimConfig
+from agentrt.runtime.sim.driver import Simulation
+from agentrt.runtime.sim.metrics import SimResult
 
 
 @dataclass

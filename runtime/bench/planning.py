@@ -24,16 +24,16 @@ from typing import Sequence
 
 import numpy as np
 
-from programs.workloads.planning import (
+from agentrt.programs.workloads.planning import (
     PLANNING_WORKLOADS,
     PlanTask,
     generate_planning,
     told_the_truth,
 )
-from runtime.bench.planning_report import latency_ms, markdown, write_outputs
-from runtime.config import DEFAULT_PRICES
-from runtime.core.budget import Price
-from runtime.core.planner import (
+from agentrt.runtime.bench.planning_report import latency_ms, markdown, write_outputs
+from agentrt.runtime.config import DEFAULT_PRICES
+from agentrt.runtime.core.budget import Price
+from agentrt.runtime.core.planner import (
     BASELINES,
     PLANNERS,
     MCPPConfig,
@@ -45,8 +45,8 @@ from runtime.core.planner import (
     TableLatency,
     make_planner,
 )
-from runtime.core.planner.executor import Executor, ProgramOutcome
-from runtime.engines.perf_model import PerfModel
+from agentrt.runtime.core.planner.executor import Executor, ProgramOutcome
+from agentrt.runtime.engines.perf_model import PerfModel
 
 WORLD_ATTEMPTS = 16
 
@@ -295,7 +295,7 @@ def run_planning_command(args: argparse.Namespace) -> int | None:
 
 
 def _is_policy_set(name: str) -> bool:
-    from runtime.bench.policies import policy_set
+    from agentrt.runtime.bench.policies import policy_set
     try:
         policy_set(name)
     except ValueError:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from runtime.bench.planning import GridResult
+    from agentrt.runtime.bench.planning import GridResult
 
 HEATMAP = "planner_heatmap.png"
 

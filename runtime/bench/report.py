@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from runtime.bench.harness import Cell
+from agentrt.runtime.bench.harness import Cell
 
 COLUMNS = [
     ("JCT mean s", "jct_mean", "{:.1f}"), ("p50", "jct_p50", "{:.1f}"),

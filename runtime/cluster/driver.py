@@ -23,21 +23,21 @@ from typing import Any, Callable, Sequence
 import ray
 from opentelemetry import trace as otel
 
-from programs import ProgramDef
-from programs.workloads.spec import ProgramSpec
-from runtime import tracing, wire
-from runtime.choices import PlanningSettings, check_declared_models
-from runtime.cluster.runner_actor import ProgramRunner
-from runtime.cluster.scheduler_actor import SchedulerActor
-from runtime.cluster.worker_actor import WorkerActor
-from runtime.config import RuntimeConfig
-from runtime.core.scheduler import Dispatch
-from runtime.core.stealing import StealConfig
-from runtime.engines.factory import EngineFactory, wants_host_tier
-from runtime.engines.responder import Responder
-from runtime.replay import trace_program
-from runtime.report import RunReport
-from runtime.results import ProgramResult
+from agentrt.programs import ProgramDef
+from agentrt.programs.workloads.spec import ProgramSpec
+from agentrt.runtime import tracing, wire
+from agentrt.runtime.choices import PlanningSettings, check_declared_models
+from agentrt.runtime.cluster.runner_actor import ProgramRunner
+from agentrt.runtime.cluster.scheduler_actor import SchedulerActor
+from agentrt.runtime.cluster.worker_actor import WorkerActor
+from agentrt.runtime.config import RuntimeConfig
+from agentrt.runtime.core.scheduler import Dispatch
+from agentrt.runtime.core.stealing import StealConfig
+from agentrt.runtime.engines.factory import EngineFactory, wants_host_tier
+from agentrt.runtime.engines.responder import Responder
+from agentrt.runtime.replay import trace_program
+from agentrt.runtime.report import RunReport
+from agentrt.runtime.results import ProgramResult
 
 Progress = Callable[[int, int, ProgramResult], None]
 

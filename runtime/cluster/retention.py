@@ -27,10 +27,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 
-from kvcache.prefix import TokenChain
-from runtime import wire
-from runtime.core.messages import EngineEvent, LLMRequest, PinNote, RequestDone
-from runtime.core.retention import (
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.runtime import wire
+from agentrt.runtime.core.messages import EngineEvent, LLMRequest, PinNote, RequestDone
+from agentrt.runtime.core.retention import (
     Applied,
     ModelClock,
     PinRequest,
@@ -40,9 +40,9 @@ from runtime.core.retention import (
     make_ttl_policy,
     pin_note,
 )
-from runtime.engines.facts import engine_facts
-from runtime.engines.simulated import SimulatedEngine
-from toolmgr.durations import DurationModel
+from agentrt.runtime.engines.facts import engine_facts
+from agentrt.runtime.engines.simulated import SimulatedEngine
+from agentrt.toolmgr.durations import DurationModel
 
 
 @wire.register

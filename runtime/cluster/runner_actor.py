@@ -15,14 +15,14 @@ from typing import Any
 
 import ray
 
-from runtime import tracing, wire
-from runtime.cluster.retention import ProgramEnded, ToolTiming
-from runtime.choices import PlanningSettings
-from runtime.core.budget import Price
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.engines.tokenizer import SimpleTokenizer
-from runtime.execution import execute_program
-from toolmgr import ToolManager, ToolRegistry
+from agentrt.runtime import tracing, wire
+from agentrt.runtime.cluster.retention import ProgramEnded, ToolTiming
+from agentrt.runtime.choices import PlanningSettings
+from agentrt.runtime.core.budget import Price
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.engines.tokenizer import SimpleTokenizer
+from agentrt.runtime.execution import execute_program
+from agentrt.toolmgr import ToolManager, ToolRegistry
 
 
 class ActorBackend:

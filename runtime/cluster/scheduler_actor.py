@@ -28,12 +28,12 @@ from typing import Any, Callable
 
 import ray
 
-from runtime import wire
-from runtime.cluster.retention import FeedLog
-from runtime.core.messages import RequestDone
-from runtime.core.scheduler import Scheduler
-from runtime.core.stealing import StealConfig
-from runtime.engines.perf_model import PerfModel
+from agentrt.runtime import wire
+from agentrt.runtime.cluster.retention import FeedLog
+from agentrt.runtime.core.messages import RequestDone
+from agentrt.runtime.core.scheduler import Scheduler
+from agentrt.runtime.core.stealing import StealConfig
+from agentrt.runtime.engines.perf_model import PerfModel
 
 
 class CallerOrder:

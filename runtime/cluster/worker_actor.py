@@ -21,11 +21,11 @@ from typing import Any
 
 import ray
 
-from kvcache.prefix import TokenChain
-from runtime import wire
-from runtime.cluster.retention import WorkerRetention
-from runtime.core.retention import ModelClock
-from runtime.engines.base import Engine
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.runtime import wire
+from agentrt.runtime.cluster.retention import WorkerRetention
+from agentrt.runtime.core.retention import ModelClock
+from agentrt.runtime.engines.base import Engine
 
 CATCH_UP_S = 0.1
 

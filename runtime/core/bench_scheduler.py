@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kvcache.prefix import TokenChain, stable_hash
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.core.queues import QUEUE_POLICIES
-from runtime.core.router import ROUTERS
-from runtime.core.scheduler import Scheduler
-from runtime.core.stealing import StealConfig
+from agentrt.kvcache.prefix import TokenChain, stable_hash
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.queues import QUEUE_POLICIES
+from agentrt.runtime.core.router import ROUTERS
+from agentrt.runtime.core.scheduler import Scheduler
+from agentrt.runtime.core.stealing import StealConfig
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvcache.prefix import TokenChain
+from agentrt.kvcache.prefix import TokenChain
 
 
 @dataclass(slots=True)

@@ -6,10 +6,10 @@ from typing import Annotated, Callable, Iterable
 
 from pydantic import AfterValidator
 
-from kvcache.eviction import eviction_policy_names
-from runtime.core.queues import QUEUE_POLICIES
-from runtime.core.retention import ttl_policy_names
-from runtime.core.router import ROUTERS
+from agentrt.kvcache.eviction import eviction_policy_names
+from agentrt.runtime.core.queues import QUEUE_POLICIES
+from agentrt.runtime.core.retention import ttl_policy_names
+from agentrt.runtime.core.router import ROUTERS
 
 
 def _known(kind: str, names: Callable[[], Iterable[str]]) -> Callable[[str], str]:

@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.core.queueing.wait_queue import RequestQueue
-from runtime.core.routing.base import ClusterView
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.queueing.wait_queue import RequestQueue
+from agentrt.runtime.core.routing.base import ClusterView
 
 
 @dataclass(slots=True)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from runtime.core.queueing.autellix import ATLAS, PLAS, LevelBins
-from runtime.core.queueing.fair_share import FairShare, FairShareQueue
-from runtime.core.queueing.policy import (
+from agentrt.runtime.core.queueing.autellix import ATLAS, PLAS, LevelBins
+from agentrt.runtime.core.queueing.fair_share import FairShare, FairShareQueue
+from agentrt.runtime.core.queueing.policy import (
     InFlight, PreemptChoice, ProgramFCFS, QueuePolicy, RequestFCFS, execution_time,
 )
-from runtime.core.queueing.wait_queue import RequestQueue, WaitQueue
+from agentrt.runtime.core.queueing.wait_queue import RequestQueue, WaitQueue
 
 QUEUE_POLICIES: dict[str, Callable[..., QueuePolicy]] = {
     cls.name: cls for cls in (RequestFCFS, ProgramFCFS, PLAS, ATLAS, FairShare)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from runtime.core.routing.base import ClusterView, CostModel, FlatCost, Router, WorkerLoad
-from runtime.core.routing.basic import (
+from agentrt.runtime.core.routing.base import ClusterView, CostModel, FlatCost, Router, WorkerLoad
+from agentrt.runtime.core.routing.basic import (
     AutellixRouter, LeastLoaded, LeastOutstanding, RoundRobin, StickyAffinity,
 )
-from runtime.core.routing.dualmap import DualMap
-from runtime.core.routing.hash_ring import HashRing
+from agentrt.runtime.core.routing.dualmap import DualMap
+from agentrt.runtime.core.routing.hash_ring import HashRing
 
 ROUTERS: dict[str, Callable[..., Router]] = {
     cls.name: cls for cls in (StickyAffinity, LeastLoaded, LeastOutstanding, RoundRobin,

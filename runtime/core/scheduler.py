@@ -30,12 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple, Sequence
 
-from runtime.core.messages import EngineEvent, EngineStats, Evicted, LLMRequest, RequestDone
-from runtime.core.placement import Placements
-from runtime.core.queueing.policy import InFlight, QueuePolicy, execution_time
-from runtime.core.queues import make_queue_policy
-from runtime.core.router import ClusterView, CostModel, FlatCost, WorkerLoad, make_router
-from runtime.core.stealing import SessionMove, StealConfig, WorkStealing
+from agentrt.runtime.core.messages import EngineEvent, EngineStats, Evicted, LLMRequest, RequestDone
+from agentrt.runtime.core.placement import Placements
+from agentrt.runtime.core.queueing.policy import InFlight, QueuePolicy, execution_time
+from agentrt.runtime.core.queues import make_queue_policy
+from agentrt.runtime.core.router import ClusterView, CostModel, FlatCost, WorkerLoad, make_router
+from agentrt.runtime.core.stealing import SessionMove, StealConfig, WorkStealing
 
 CALL_TIME_EWMA = 0.1  # weight of the newest call in a worker's mean call time
 

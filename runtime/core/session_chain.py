@@ -14,8 +14,8 @@ the two drivers cannot drift apart.
 """
 from __future__ import annotations
 
-from kvcache.prefix import TokenChain, stable_hash
-from runtime.core.messages import RequestDone
+from agentrt.kvcache.prefix import TokenChain, stable_hash
+from agentrt.runtime.core.messages import RequestDone
 
 
 def request_id(session_id: str, turn: int) -> str:

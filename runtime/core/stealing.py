@@ -24,9 +24,9 @@ from typing import Callable, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kvcache.prefix import TokenChain
-from runtime.core.messages import LLMRequest
-from runtime.core.routing.base import ClusterView, WorkerLoad
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.runtime.core.messages import LLMRequest
+from agentrt.runtime.core.routing.base import ClusterView, WorkerLoad
 
 
 class StealConfig(BaseModel):

@@ -6,10 +6,10 @@
     responder    what a simulated model replies (filler, scripted tool calls)
     tokenizer    SimpleTokenizer: deterministic ids and chat rendering
 """
-from runtime.engines.base import Engine, StepResult
-from runtime.engines.hardware import GPUS, MODELS, GpuSpec, ModelSpec, get_gpu, get_model
-from runtime.engines.perf_model import EFFICIENCIES, Efficiencies, PerfModel, attention_pairs
-from runtime.engines.responder import (
+from agentrt.runtime.engines.base import Engine, StepResult
+from agentrt.runtime.engines.hardware import GPUS, MODELS, GpuSpec, ModelSpec, get_gpu, get_model
+from agentrt.runtime.engines.perf_model import EFFICIENCIES, Efficiencies, PerfModel, attention_pairs
+from agentrt.runtime.engines.responder import (
     RESPONDERS,
     FillerResponder,
     Responder,
@@ -18,8 +18,8 @@ from runtime.engines.responder import (
     ScriptedResponder,
     make_responder,
 )
-from runtime.engines.simulated import SimulatedEngine
-from runtime.engines.tokenizer import SimpleTokenizer, canonical_json, tool_calls_json
+from agentrt.runtime.engines.simulated import SimulatedEngine
+from agentrt.runtime.engines.tokenizer import SimpleTokenizer, canonical_json, tool_calls_json
 
 __all__ = [
     "EFFICIENCIES",

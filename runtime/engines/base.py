@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from kvcache.prefix import TokenChain
-from runtime.core.messages import EngineEvent, EngineStats, LLMRequest
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.runtime.core.messages import EngineEvent, EngineStats, LLMRequest
 
 
 @dataclass(slots=True)

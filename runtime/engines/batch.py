@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runtime.engines.perf_model import attention_pairs
-from runtime.engines.sequence import Seq
+from agentrt.runtime.engines.perf_model import attention_pairs
+from agentrt.runtime.engines.sequence import Seq
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.engines.perf_model import PerfModel
+from agentrt.runtime.engines.perf_model import PerfModel
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.core.retention import make_ttl_policy
-from runtime.engines.perf_model import PerfModel
-from runtime.engines.responder import Responder
-from runtime.engines.simulated import SimulatedEngine
+from agentrt.runtime.core.retention import make_ttl_policy
+from agentrt.runtime.engines.perf_model import PerfModel
+from agentrt.runtime.engines.responder import Responder
+from agentrt.runtime.engines.simulated import SimulatedEngine
 
 
 # A context length at which host tier "auto" compares reload with recompute.

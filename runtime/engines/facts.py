@@ -3,8 +3,8 @@
 clock drives the engine."""
 from __future__ import annotations
 
-from runtime.core.retention import EngineFacts
-from runtime.engines.simulated import SimulatedEngine
+from agentrt.runtime.core.retention import EngineFacts
+from agentrt.runtime.engines.simulated import SimulatedEngine
 
 
 def engine_facts(engine: SimulatedEngine, context_tokens: int) -> EngineFacts:

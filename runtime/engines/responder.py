@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from runtime.core.messages import LLMRequest, ToolCallSpec
-from runtime.engines.tokenizer import SimpleTokenizer, canonical_json
+from agentrt.runtime.core.messages import LLMRequest, ToolCallSpec
+from agentrt.runtime.engines.tokenizer import SimpleTokenizer, canonical_json
 
 
 @dataclass(slots=True)

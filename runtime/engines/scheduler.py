@@ -18,14 +18,14 @@ import heapq
 from collections import Counter
 from collections.abc import Callable
 
-from kvcache.manager import KVCacheManager
-from kvcache.pins import PinSet
-from kvcache.pressure import PressureRule, RunningRequest, pressure_action
-from runtime.core.messages import EngineEvent, LLMRequest, PinExpired
-from runtime.engines.batch import StepBatch
-from runtime.engines.decode_batch import DecodeBatch
-from runtime.engines.responder import Response
-from runtime.engines.sequence import DECODE, PREFILL, WAITING, Seq
+from agentrt.kvcache.manager import KVCacheManager
+from agentrt.kvcache.pins import PinSet
+from agentrt.kvcache.pressure import PressureRule, RunningRequest, pressure_action
+from agentrt.runtime.core.messages import EngineEvent, LLMRequest, PinExpired
+from agentrt.runtime.engines.batch import StepBatch
+from agentrt.runtime.engines.decode_batch import DecodeBatch
+from agentrt.runtime.engines.responder import Response
+from agentrt.runtime.engines.sequence import DECODE, PREFILL, WAITING, Seq
 
 
 class Scheduler:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from kvcache.prefix import TokenChain, stable_hash
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.engines.responder import Responder, Response
+from agentrt.kvcache.prefix import TokenChain, stable_hash
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.engines.responder import Responder, Response
 
 WAITING, PREFILL, DECODE = "waiting", "prefill", "decode"
 

@@ -30,18 +30,18 @@ from __future__ import annotations
 
 import math
 
-from kvcache.eviction import EvictionPolicy
-from kvcache.manager import KVCacheManager
-from kvcache.pins import PinSet
-from kvcache.pressure import PressureRule
-from kvcache.prefix import TokenChain
-from runtime.core.messages import EngineEvent, EngineStats, LLMRequest, PinExpired, Preempted
-from runtime.engines.base import StepResult
-from runtime.engines.decode_cost import DecodeCost
-from runtime.engines.perf_model import EFFICIENCIES, Efficiencies, PerfModel
-from runtime.engines.responder import FillerResponder, Responder, Response
-from runtime.engines.scheduler import Scheduler
-from runtime.engines.sequence import Seq, output_key, respond_once
+from agentrt.kvcache.eviction import EvictionPolicy
+from agentrt.kvcache.manager import KVCacheManager
+from agentrt.kvcache.pins import PinSet
+from agentrt.kvcache.pressure import PressureRule
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.runtime.core.messages import EngineEvent, EngineStats, LLMRequest, PinExpired, Preempted
+from agentrt.runtime.engines.base import StepResult
+from agentrt.runtime.engines.decode_cost import DecodeCost
+from agentrt.runtime.engines.perf_model import EFFICIENCIES, Efficiencies, PerfModel
+from agentrt.runtime.engines.responder import FillerResponder, Responder, Response
+from agentrt.runtime.engines.scheduler import Scheduler
+from agentrt.runtime.engines.sequence import Seq, output_key, respond_once
 
 # The most iterations one fused call runs: bounds the time loop of a call.
 MAX_FUSED_ITERATIONS = 4096

@@ -22,8 +22,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kvcache.prefix import stable_hash
-from runtime.core.messages import ToolCallSpec
+from agentrt.kvcache.prefix import stable_hash
+from agentrt.runtime.core.messages import ToolCallSpec
 
 # A word or number with its optional leading space, a punctuation run with its optional
 # leading space, or a whitespace run.

@@ -14,8 +14,8 @@ Ticks are external events for the fused-decode horizon: they can submit work.
 """
 from __future__ import annotations
 
-from runtime.core.messages import LLMRequest
-from runtime.core.retention import ThunderAgentAdmission
+from agentrt.runtime.core.messages import LLMRequest
+from agentrt.runtime.core.retention import ThunderAgentAdmission
 
 
 class AdmissionGate:

@@ -2,8 +2,8 @@
 perfect cache (every turn prefills only its new tokens, decodes alone on a GPU)."""
 from __future__ import annotations
 
-from programs.workloads.spec import ProgramSpec, StepSpec
-from runtime.engines.perf_model import PerfModel
+from agentrt.programs.workloads.spec import ProgramSpec, StepSpec
+from agentrt.runtime.engines.perf_model import PerfModel
 
 
 def step_lower_bound(step: StepSpec, perf: PerfModel) -> float:

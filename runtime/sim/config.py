@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runtime.core.names import EvictionName, QueueName, RouterName, TTLName
+from agentrt.runtime.core.names import EvictionName, QueueName, RouterName, TTLName
 
 
 class SimConfig(BaseModel):

@@ -33,26 +33,26 @@ from typing import Iterable
 
 import numpy as np
 
-from programs.workloads.spec import ProgramSpec
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.core.retention import ThunderAgentTTL
-from runtime.core.scheduler import Scheduler
-from runtime.core.stealing import StealConfig
-from runtime.engines.factory import EngineFactory, wants_host_tier
-from runtime.engines.perf_model import PerfModel
-from runtime.engines.simulated import SimulatedEngine
-from runtime.sim.admission import AdmissionGate
-from runtime.sim.bounds import program_lower_bound
-from runtime.sim.config import SimConfig
-from runtime.sim.events import (
+from agentrt.programs.workloads.spec import ProgramSpec
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.retention import ThunderAgentTTL
+from agentrt.runtime.core.scheduler import Scheduler
+from agentrt.runtime.core.stealing import StealConfig
+from agentrt.runtime.engines.factory import EngineFactory, wants_host_tier
+from agentrt.runtime.engines.perf_model import PerfModel
+from agentrt.runtime.engines.simulated import SimulatedEngine
+from agentrt.runtime.sim.admission import AdmissionGate
+from agentrt.runtime.sim.bounds import program_lower_bound
+from agentrt.runtime.sim.config import SimConfig
+from agentrt.runtime.sim.events import (
     ADMISSION_TICK, ARRIVE, PREFETCH, SAMPLE, STEP_END, TOOL_DONE, WORKER_CHANGE,
     EventQueue,
 )
-from runtime.sim.horizon import Horizons
-from runtime.sim.metrics import Recorder, SimResult
-from runtime.sim.player import DoneOutcome, ProgramPlayer
-from runtime.sim.retention import Retention
-from runtime.sim.workers import WorkerStepping
+from agentrt.runtime.sim.horizon import Horizons
+from agentrt.runtime.sim.metrics import Recorder, SimResult
+from agentrt.runtime.sim.player import DoneOutcome, ProgramPlayer
+from agentrt.runtime.sim.retention import Retention
+from agentrt.runtime.sim.workers import WorkerStepping
 
 def host_tier_on(cfg: SimConfig, perf: PerfModel) -> bool:
     """Whether the workers get a host-memory KV tier under `cfg.host_tier`."""

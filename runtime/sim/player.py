@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from programs.workloads.spec import ProgramSpec, StepSpec
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.core.session_chain import SessionChain, request_id
+from agentrt.programs.workloads.spec import ProgramSpec, StepSpec
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.session_chain import SessionChain, request_id
 
 
 @dataclass(slots=True)

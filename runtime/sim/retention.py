@@ -18,10 +18,10 @@ ThunderAgent admission lives in `runtime.sim.admission`.
 """
 from __future__ import annotations
 
-from kvcache.eviction_belady import BeladyEviction
-from kvcache.eviction_workflow import WorkflowAwareEviction
-from runtime.core.messages import RequestDone
-from runtime.core.retention import (
+from agentrt.kvcache.eviction_belady import BeladyEviction
+from agentrt.kvcache.eviction_workflow import WorkflowAwareEviction
+from agentrt.runtime.core.messages import RequestDone
+from agentrt.runtime.core.retention import (
     EngineFacts,
     PinRequest,
     ProgramFacts,
@@ -29,10 +29,10 @@ from runtime.core.retention import (
     apply_decision,
     make_ttl_policy,
 )
-from runtime.engines.facts import engine_facts
-from runtime.engines.simulated import SimulatedEngine
-from runtime.sim.player import StepRun
-from toolmgr.durations import DurationModel
+from agentrt.runtime.engines.facts import engine_facts
+from agentrt.runtime.engines.simulated import SimulatedEngine
+from agentrt.runtime.sim.player import StepRun
+from agentrt.toolmgr.durations import DurationModel
 
 
 class Retention:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.sim.events import STEP_END
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.sim.events import STEP_END
 
 
 class WorkerStepping:

@@ -6,17 +6,17 @@ import argparse
 
 import pytest
 
-from programs.workloads import generate
-from programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
-from runtime.bench.command import _bench_spec, add_bench_options
-from runtime.bench.harness import (
+from agentrt.programs.workloads import generate
+from agentrt.programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
+from agentrt.runtime.bench.command import _bench_spec, add_bench_options
+from agentrt.runtime.bench.harness import (
     BenchSpec,
     kv_capacity_tokens,
     mean_call_prompt_tokens,
     oversub_concurrency,
     run_bench,
 )
-from runtime.bench.report import markdown_table
+from agentrt.runtime.bench.report import markdown_table
 
 
 def _args(*argv: str) -> argparse.Namespace:

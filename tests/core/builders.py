@@ -1,9 +1,9 @@
 """Builders shared by core tests."""
 from __future__ import annotations
 
-from kvcache.prefix import TokenChain, stable_hash
-from runtime.core.messages import EngineStats, LLMRequest, RequestDone
-from runtime.core.scheduler import Scheduler
+from agentrt.kvcache.prefix import TokenChain, stable_hash
+from agentrt.runtime.core.messages import EngineStats, LLMRequest, RequestDone
+from agentrt.runtime.core.scheduler import Scheduler
 
 
 def make_request(request_id: str, *, program: str = "p0", session: str | None = None,

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from runtime.core.budget import BudgetExhausted, BudgetLedger, Price
+from agentrt.runtime.core.budget import BudgetExhausted, BudgetLedger, Price
 
 
 def test_reserve_lowers_max_tokens_to_what_is_left():

@@ -1,6 +1,6 @@
 import pytest
 
-from runtime.core.scheduler import Scheduler
+from agentrt.runtime.core.scheduler import Scheduler
 from tests.core.builders import make_done, make_request, make_stats
 
 

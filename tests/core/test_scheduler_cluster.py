@@ -1,7 +1,7 @@
 """The scheduler across workers: forks, workers joining and leaving, program ends."""
 import pytest
 
-from runtime.core.messages import Evicted
+from agentrt.runtime.core.messages import Evicted
 from tests.core.builders import ids, make_done, make_request, make_scheduler
 
 

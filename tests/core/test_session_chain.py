@@ -1,6 +1,6 @@
-from kvcache.prefix import TokenChain, stable_hash
-from runtime.core.messages import RequestDone
-from runtime.core.session_chain import SessionChain, request_id
+from agentrt.kvcache.prefix import TokenChain, stable_hash
+from agentrt.runtime.core.messages import RequestDone
+from agentrt.runtime.core.session_chain import SessionChain, request_id
 
 
 def done(output_tokens: int, *, key: int | None = None, ids: list[int] | None = None):

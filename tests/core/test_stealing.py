@@ -1,7 +1,7 @@
 """Work stealing: a worker short of work takes queued calls from the busiest one."""
 import pytest
 
-from runtime.core.stealing import SessionMove, StealConfig
+from agentrt.runtime.core.stealing import SessionMove, StealConfig
 from tests.core.builders import ids, make_done, make_request, make_scheduler, make_stats
 
 

@@ -1,8 +1,8 @@
 import msgpack
 import pytest
 
-from runtime import wire
-from runtime.core.messages import RequestDone, ToolCallSpec
+from agentrt.runtime import wire
+from agentrt.runtime.core.messages import RequestDone, ToolCallSpec
 from tests.core.builders import make_request
 
 

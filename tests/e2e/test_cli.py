@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-AGENTRT = [sys.executable, "-m", "runtime.cli"]
+AGENTRT = [sys.executable, "-m", "agentrt.runtime.cli"]
 
 
 def agentrt(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:

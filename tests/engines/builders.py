@@ -5,9 +5,9 @@ import heapq
 import math
 from collections.abc import Callable, Iterable
 
-from kvcache.prefix import TokenChain, stable_hash
-from runtime.core.messages import EngineEvent, LLMRequest, RequestDone
-from runtime.engines import PerfModel, SimulatedEngine
+from agentrt.kvcache.prefix import TokenChain, stable_hash
+from agentrt.runtime.core.messages import EngineEvent, LLMRequest, RequestDone
+from agentrt.runtime.engines import PerfModel, SimulatedEngine
 
 
 def make_perf(model: str = "Llama-3.1-8B", gpu: str = "H100-SXM", tp: int = 1) -> PerfModel:

@@ -19,8 +19,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from runtime.core.messages import RequestDone
-from runtime.engines import FillerResponder, SimulatedEngine
+from agentrt.runtime.core.messages import RequestDone
+from agentrt.runtime.engines import FillerResponder, SimulatedEngine
 from tests.engines.builders import chain_after, make_engine, make_request, synthetic_chain
 
 

@@ -2,7 +2,7 @@
 prompt once and the other forks read its KV; requests behind a waiting fork still go."""
 from __future__ import annotations
 
-from runtime.core.messages import RequestDone
+from agentrt.runtime.core.messages import RequestDone
 from tests.engines.builders import drive, make_engine, make_request, synthetic_chain
 
 PROMPT = 2000

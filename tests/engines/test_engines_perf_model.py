@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from runtime.engines import Efficiencies, ModelSpec, PerfModel, attention_pairs, get_gpu, get_model
-from runtime.engines import fidelity
-from runtime.engines.fidelity import LLAMA2_7B
+from agentrt.runtime.engines import Efficiencies, ModelSpec, PerfModel, attention_pairs, get_gpu, get_model
+from agentrt.runtime.engines import fidelity
+from agentrt.runtime.engines.fidelity import LLAMA2_7B
 
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.core.messages import RequestDone
-from runtime.engines import FillerResponder
-from runtime.engines.perf_model import attention_pairs
+from agentrt.runtime.core.messages import RequestDone
+from agentrt.runtime.engines import FillerResponder
+from agentrt.runtime.engines.perf_model import attention_pairs
 from tests.engines.builders import drive, make_engine
 from tests.engines.test_engines_retention import first_turn, next_turn
 

@@ -6,8 +6,8 @@ import statistics
 
 import pytest
 
-from runtime.core.messages import ToolCallSpec
-from runtime.engines import (
+from agentrt.runtime.core.messages import ToolCallSpec
+from agentrt.runtime.engines import (
     FillerResponder, Responder, ScriptedReply, ScriptedResponder, SimpleTokenizer, make_responder,
 )
 from tests.engines.builders import make_request, synthetic_chain

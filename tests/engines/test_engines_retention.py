@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.core.messages import PinExpired, Preempted, RequestDone
-from runtime.engines import FillerResponder
-from runtime.engines.perf_model import attention_pairs
+from agentrt.runtime.core.messages import PinExpired, Preempted, RequestDone
+from agentrt.runtime.engines import FillerResponder
+from agentrt.runtime.engines.perf_model import attention_pairs
 from tests.engines.builders import (
     chain_after,
     drive,

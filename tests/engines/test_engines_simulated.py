@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from kvcache.prefix import TokenChain
-from runtime.core.messages import PinExpired, Preempted, RequestDone
-from runtime.engines import Engine, FillerResponder, ScriptedResponder, SimpleTokenizer
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.runtime.core.messages import PinExpired, Preempted, RequestDone
+from agentrt.runtime.engines import Engine, FillerResponder, ScriptedResponder, SimpleTokenizer
 from tests.engines.builders import (
     assert_token_identity, chain_after, drive, make_engine, make_perf, make_request,
     synthetic_chain,

@@ -1,8 +1,8 @@
 """SimpleTokenizer: deterministic ids, and chat rendering that only grows at its end."""
 from __future__ import annotations
 
-from runtime.core.messages import ToolCallSpec
-from runtime.engines.tokenizer import BOS, END, NUM_SPECIAL, ROLE_IDS, SimpleTokenizer
+from agentrt.runtime.core.messages import ToolCallSpec
+from agentrt.runtime.engines.tokenizer import BOS, END, NUM_SPECIAL, ROLE_IDS, SimpleTokenizer
 
 TOOLS = [{"type": "function", "function": {"name": "run_tests", "parameters": {"type": "object"}}}]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from runtime.cluster.scheduler_actor import CallerOrder
+from agentrt.runtime.cluster.scheduler_actor import CallerOrder
 
 
 async def submit_all(arrival_order: list[tuple[str, int]]) -> list[tuple[str, int]]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import ray.cloudpickle
 
-from programs.errors import ChoiceDeclarationError
-from runtime.cluster.driver import Runtime
-from runtime.config import RuntimeConfig
-from runtime.engines.responder import ScriptedResponder
+from agentrt.programs.errors import ChoiceDeclarationError
+from agentrt.runtime.cluster.driver import Runtime
+from agentrt.runtime.config import RuntimeConfig
+from agentrt.runtime.engines.responder import ScriptedResponder
 from tests.integration import planning_programs as progs
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(120)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.workload import load_workload
+from agentrt.runtime.workload import load_workload
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(120)]
 

@@ -9,9 +9,9 @@ import pytest
 import ray.cloudpickle
 
 import agentrt
-from programs.errors import ToolArgumentsError
-from runtime.cluster.driver import Runtime
-from runtime.config import RuntimeConfig
+from agentrt.programs.errors import ToolArgumentsError
+from agentrt.runtime.cluster.driver import Runtime
+from agentrt.runtime.config import RuntimeConfig
 from tests.integration import programs_for_tests as progs
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import pytest
 
-from programs.workloads import ProgramSpec, StepSpec, TurnSpec
-from runtime.cluster.driver import Runtime
-from runtime.config import RuntimeConfig
-from runtime.core.messages import RequestDone
-from runtime.core.scheduler import Dispatch
-from runtime.sim.config import SimConfig
-from runtime.sim.driver import Simulation
+from agentrt.programs.workloads import ProgramSpec, StepSpec, TurnSpec
+from agentrt.runtime.cluster.driver import Runtime
+from agentrt.runtime.config import RuntimeConfig
+from agentrt.runtime.core.messages import RequestDone
+from agentrt.runtime.core.scheduler import Dispatch
+from agentrt.runtime.sim.config import SimConfig
+from agentrt.runtime.sim.driver import Simulation
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 

@@ -5,10 +5,10 @@ partial block of 2 tokens.
 """
 from __future__ import annotations
 
-from kvcache.block_pool import BlockPool
-from kvcache.eviction import make_eviction_policy
-from kvcache.manager import KVCacheManager
-from kvcache.prefix import TokenChain, stable_hash
+from agentrt.kvcache.block_pool import BlockPool
+from agentrt.kvcache.eviction import make_eviction_policy
+from agentrt.kvcache.manager import KVCacheManager
+from agentrt.kvcache.prefix import TokenChain, stable_hash
 
 BS = 4
 

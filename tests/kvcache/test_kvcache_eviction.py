@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from kvcache import eviction
-from kvcache.eviction import (
+from agentrt.kvcache import eviction
+from agentrt.kvcache.eviction import (
     EvictionPolicy,
     LRUEviction,
     eviction_policy_names,

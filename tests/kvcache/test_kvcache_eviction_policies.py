@@ -8,10 +8,10 @@ import math
 
 import pytest
 
-from kvcache.eviction import make_eviction_policy
-from kvcache.eviction_belady import BeladyEviction, FutureAccess
-from kvcache.eviction_workflow import StepTransitions, WorkflowAwareEviction
-from kvcache.manager import KVCacheManager
+from agentrt.kvcache.eviction import make_eviction_policy
+from agentrt.kvcache.eviction_belady import BeladyEviction, FutureAccess
+from agentrt.kvcache.eviction_workflow import StepTransitions, WorkflowAwareEviction
+from agentrt.kvcache.manager import KVCacheManager
 
 from .builders import BS, chain, run_turn
 from .test_kvcache_eviction import drain

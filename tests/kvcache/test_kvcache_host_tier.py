@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from kvcache.host_tier import HostTier, OffloadResult
-from kvcache.manager import Allocation, ChainOffload, KVCacheManager, PrefixMatch
+from agentrt.kvcache.host_tier import HostTier, OffloadResult
+from agentrt.kvcache.manager import Allocation, ChainOffload, KVCacheManager, PrefixMatch
 
 from .builders import BS, chain, run_turn
 

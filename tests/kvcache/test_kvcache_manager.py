@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from kvcache.errors import KVCacheFullError, KVIntegrityError
-from kvcache.manager import Allocation, KVStats, PrefixMatch
-from kvcache.prefix import TokenChain
+from agentrt.kvcache.errors import KVCacheFullError, KVIntegrityError
+from agentrt.kvcache.manager import Allocation, KVStats, PrefixMatch
+from agentrt.kvcache.prefix import TokenChain
 
 from .builders import BS, chain, make_manager, run_turn
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from kvcache.pins import PinResult, PinSet, Released
-from kvcache.pressure import PressureAction, RunningRequest, pressure_action, preemption_victim
+from agentrt.kvcache.pins import PinResult, PinSet, Released
+from agentrt.kvcache.pressure import PressureAction, RunningRequest, pressure_action, preemption_victim
 
 from .builders import chain, make_manager, run_turn
 

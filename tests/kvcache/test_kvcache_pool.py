@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from kvcache.block_pool import BlockPool
-from kvcache.errors import KVIntegrityError, NoFreeBlocksError
-from kvcache.eviction import LRUEviction, eviction_policy_names
+from agentrt.kvcache.block_pool import BlockPool
+from agentrt.kvcache.errors import KVIntegrityError, NoFreeBlocksError
+from agentrt.kvcache.eviction import LRUEviction, eviction_policy_names
 
 from .builders import chain, fill_pool_chain, make_pool
 

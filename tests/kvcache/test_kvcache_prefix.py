@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kvcache.prefix import TokenChain, stable_hash
+from agentrt.kvcache.prefix import TokenChain, stable_hash
 
 from .builders import BS, chain, key, tokens_chain
 

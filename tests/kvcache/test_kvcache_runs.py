@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from kvcache import eviction
-from kvcache.block_pool import BlockPool
-from kvcache.eviction import LRUEviction, register_eviction_policy
-from kvcache.pool_integrity import referenced_subtrees
+from agentrt.kvcache import eviction
+from agentrt.kvcache.block_pool import BlockPool
+from agentrt.kvcache.eviction import LRUEviction, register_eviction_policy
+from agentrt.kvcache.pool_integrity import referenced_subtrees
 
 from .builders import BS, chain, fill_pool_chain, make_manager, make_pool
 from .test_kvcache_properties import LONG_COUNTS, Driver, fuzz

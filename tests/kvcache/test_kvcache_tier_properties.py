@@ -16,11 +16,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from kvcache.errors import KVCacheFullError
-from kvcache.eviction import eviction_policy_names
-from kvcache.manager import KVCacheManager
-from kvcache.pins import PinSet
-from kvcache.prefix import TokenChain
+from agentrt.kvcache.errors import KVCacheFullError
+from agentrt.kvcache.eviction import eviction_policy_names
+from agentrt.kvcache.manager import KVCacheManager
+from agentrt.kvcache.pins import PinSet
+from agentrt.kvcache.prefix import TokenChain
 
 from .builders import BS
 from .test_kvcache_properties import COUNTS, KEYS, NUM_BLOCKS, Driver

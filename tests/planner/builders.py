@@ -5,8 +5,8 @@ from typing import Sequence
 
 import numpy as np
 
-from runtime.core.budget import Price
-from runtime.core.planner import (
+from agentrt.runtime.core.budget import Price
+from agentrt.runtime.core.planner import (
     ModelCard,
     PlanningProblem,
     Prior,

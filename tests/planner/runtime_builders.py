@@ -6,12 +6,12 @@ import itertools
 from dataclasses import dataclass, field
 
 import agentrt
-from runtime.choices import PlanningSettings
-from runtime.config import DEFAULT_PRICES
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.engines.tokenizer import SimpleTokenizer
-from runtime.execution import execute_program
-from toolmgr import ToolManager, ToolRegistry
+from agentrt.runtime.choices import PlanningSettings
+from agentrt.runtime.config import DEFAULT_PRICES
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.engines.tokenizer import SimpleTokenizer
+from agentrt.runtime.execution import execute_program
+from agentrt.toolmgr import ToolManager, ToolRegistry
 
 SMALL, LARGE = "llama-3.1-8b", "llama-3.1-70b"
 

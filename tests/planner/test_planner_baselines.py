@@ -1,6 +1,6 @@
 import pytest
 
-from runtime.core.planner import BASELINES, PLANNERS, Option, make_planner
+from agentrt.runtime.core.planner import BASELINES, PLANNERS, Option, make_planner
 from tests.planner.builders import make_problem, make_state, rng
 
 

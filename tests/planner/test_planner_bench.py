@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from runtime.bench.planning import GridSpec, main, markdown, run_grid
-from runtime.cli import main as agentrt
+from agentrt.runtime.bench.planning import GridSpec, main, markdown, run_grid
+from agentrt.runtime.cli import main as agentrt
 
 
 def test_grid_reports_completion_latency_and_budget(capsys):
@@ -59,7 +59,7 @@ def test_grid_needs_mcpp_first_and_a_baseline(planners):
 
 
 def test_told_the_truth_states_the_hidden_truth_as_an_exact_prior():
-    from programs.workloads.planning import generate_planning, told_the_truth
+    from agentrt.programs.workloads.planning import generate_planning, told_the_truth
     task = generate_planning("proofflow", 1, 5)[0]
     told = told_the_truth(task)
     for s, t in zip(task.subtasks, told.subtasks):

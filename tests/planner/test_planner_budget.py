@@ -3,9 +3,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from programs.workloads.planning import codeflow, proofflow
-from runtime.bench.planning import reference_scale, run_program
-from runtime.core.planner import PlanningProblem, make_planner
+from agentrt.programs.workloads.planning import codeflow, proofflow
+from agentrt.runtime.bench.planning import reference_scale, run_program
+from agentrt.runtime.core.planner import PlanningProblem, make_planner
 from tests.planner.builders import make_cards
 
 CARDS = make_cards({"llama-3.1-8b": (0.1, 0.2, 0.011), "llama-3.1-70b": (0.6, 0.8, 0.020),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from runtime.core.planner.estimates import (
+from agentrt.runtime.core.planner.estimates import (
     QUANTILES,
     LengthEstimate,
     LengthEstimates,
@@ -9,9 +9,9 @@ from runtime.core.planner.estimates import (
     logit_normal_beta,
     max_of_k_weights,
 )
-from programs.workloads.planning import generate_planning
-from runtime.bench.planning import default_cards
-from runtime.core.planner.model import PlanningProblem
+from agentrt.programs.workloads.planning import generate_planning
+from agentrt.runtime.bench.planning import default_cards
+from agentrt.runtime.core.planner.model import PlanningProblem
 from tests.planner.builders import make_problem, rng
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from runtime.core.planner import Executor, Option, Plan
+from agentrt.runtime.core.planner import Executor, Option, Plan
 from tests.planner.builders import call_cost, make_problem, rng
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from runtime.core.planner import MCPPConfig, MCPPPlanner, Option, Running
-from runtime.core.planner.mcpp import shortlist
+from agentrt.runtime.core.planner import MCPPConfig, MCPPPlanner, Option, Running
+from agentrt.runtime.core.planner.mcpp import shortlist
 from tests.planner.builders import make_problem, make_state, rng
 
 

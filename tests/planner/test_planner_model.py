@@ -1,6 +1,6 @@
 import pytest
 
-from runtime.core.planner import KS, Option, PlanningProblem, Prior, SubtaskSpec
+from agentrt.runtime.core.planner import KS, Option, PlanningProblem, Prior, SubtaskSpec
 from tests.planner.builders import call_cost, make_cards, make_problem
 
 

@@ -1,8 +1,8 @@
 """Common random numbers: every candidate of a plan call is scored on the same draws."""
 import numpy as np
 
-from runtime.core.planner import MCPPPlanner, Option
-from runtime.core.planner.rollout import GreedyRollout, build_tables, rollout, simulate
+from agentrt.runtime.core.planner import MCPPPlanner, Option
+from agentrt.runtime.core.planner.rollout import GreedyRollout, build_tables, rollout, simulate
 from tests.planner.builders import make_problem, make_state, rng
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import agentrt
-from programs.errors import ChoiceDeclarationError
-from runtime.choices import check_declared_models, planning_problem
-from runtime.core.budget import BudgetLedger
-from runtime.core.planner import make_planner
-from runtime.portfolio import PortfolioSession
+from agentrt.programs.errors import ChoiceDeclarationError
+from agentrt.runtime.choices import check_declared_models, planning_problem
+from agentrt.runtime.core.budget import BudgetLedger
+from agentrt.runtime.core.planner import make_planner
+from agentrt.runtime.portfolio import PortfolioSession
 from tests.planner.runtime_builders import (
     LARGE, SMALL, FakeBackend, candidates, planned_step, run_local, settings,
 )

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from programs.workloads.planning import codeflow, generate_planning, proofflow
-from runtime.core.planner import PlanningProblem
+from agentrt.programs.workloads.planning import codeflow, generate_planning, proofflow
+from agentrt.runtime.core.planner import PlanningProblem
 from tests.planner.builders import make_cards
 
 

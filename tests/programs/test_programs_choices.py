@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from programs import Candidate, ChoiceDeclarationError, program, step, tool
+from agentrt.programs import Candidate, ChoiceDeclarationError, program, step, tool
 
 
 @tool(executor="inline")

@@ -8,7 +8,7 @@ import asyncio
 import pydantic
 import pytest
 
-from programs import (
+from agentrt.programs import (
     ChatReply,
     GraphUsageError,
     ProgramDef,
@@ -21,7 +21,7 @@ from programs import (
     step,
     tool,
 )
-from toolmgr import RegisteredTool, ToolResult
+from agentrt.toolmgr import RegisteredTool, ToolResult
 
 
 @tool(timeout_s=5, executor="inline", duration_prior_s=0.5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from programs import GraphUsageError, ProgramGraph, StepHandle, StepNode, program, step, tool
+from agentrt.programs import GraphUsageError, ProgramGraph, StepHandle, StepNode, program, step, tool
 
 
 @tool

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from programs import GraphUsageError, StepHandle, program, step
+from agentrt.programs import GraphUsageError, StepHandle, program, step
 
 
 @step

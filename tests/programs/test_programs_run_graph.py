@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from programs import GraphCycleError, ProgramGraph, StepNode, ToolArgumentsError, program, run_graph, step, tool
+from agentrt.programs import GraphCycleError, ProgramGraph, StepNode, ToolArgumentsError, program, run_graph, step, tool
 
 TIMEOUT_S = 2.0  # only reached if the code under test is broken
 

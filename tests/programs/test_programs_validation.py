@@ -7,7 +7,7 @@ import socket
 import pydantic
 import pytest
 
-from programs import (
+from agentrt.programs import (
     ArgumentSerializationError,
     GraphCycleError,
     GraphUsageError,
@@ -21,7 +21,7 @@ from programs import (
     step,
     tool,
 )
-from toolmgr import ToolRegistry
+from agentrt.toolmgr import ToolRegistry
 
 
 @tool

@@ -2,11 +2,11 @@
 exact samples."""
 from __future__ import annotations
 
-from kvcache.manager import KVCacheManager
-from kvcache.prefix import TokenChain, stable_hash
-from toolmgr.durations import DurationModel
+from agentrt.kvcache.manager import KVCacheManager
+from agentrt.kvcache.prefix import TokenChain, stable_hash
+from agentrt.toolmgr.durations import DurationModel
 
-from runtime.core.retention.decision import EngineFacts, PinRequest, ProgramFacts
+from agentrt.runtime.core.retention.decision import EngineFacts, PinRequest, ProgramFacts
 
 
 def make_request(

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import math
 
-from kvcache.manager import KVCacheManager
-from kvcache.pins import PinSet
+from agentrt.kvcache.manager import KVCacheManager
+from agentrt.kvcache.pins import PinSet
 
-from runtime.core.retention.apply import apply_decision
-from runtime.core.retention.decision import PinDecision, SurvivalWeight
+from agentrt.runtime.core.retention.apply import apply_decision
+from agentrt.runtime.core.retention.decision import PinDecision, SurvivalWeight
 from tests.retention.builders import finished_turn
 
 BS = 4

@@ -6,13 +6,13 @@ import math
 
 import pytest
 
-from kvcache.manager import KVCacheManager
-from kvcache.pins import PinSet
-from runtime.core.retention import (
+from agentrt.kvcache.manager import KVCacheManager
+from agentrt.kvcache.pins import PinSet
+from agentrt.runtime.core.retention import (
     AgentRTTTL, ModelClock, PinDecision, SurvivalWeight, apply_decision, pin_note,
 )
-from runtime.core.retention.apply import Applied
-from runtime.core.retention.decision import PinRequest, ProgramFacts
+from agentrt.runtime.core.retention.apply import Applied
+from agentrt.runtime.core.retention.decision import PinRequest, ProgramFacts
 from tests.retention.builders import finished_turn, make_durations
 
 BS = 4

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.core.retention.continuum import ContinuumTTL, best_ttl
-from runtime.core.retention.decision import PinDecision
-from runtime.core.retention.trackers import EtaTracker, QueueDelayTracker
+from agentrt.runtime.core.retention.continuum import ContinuumTTL, best_ttl
+from agentrt.runtime.core.retention.decision import PinDecision
+from agentrt.runtime.core.retention.trackers import EtaTracker, QueueDelayTracker
 
 from .builders import make_durations, make_request
 

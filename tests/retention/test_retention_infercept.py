@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from runtime.core.retention.infercept import InferCeptTTL, Waste, waste_of
+from agentrt.runtime.core.retention.infercept import InferCeptTTL, Waste, waste_of
 
 from .builders import make_durations, make_request
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.core.retention.thunderagent import (
+from agentrt.runtime.core.retention.thunderagent import (
     AdmissionPlan,
     ThunderAgentAdmission,
     ThunderAgentTTL,

@@ -1,7 +1,7 @@
 """The raw duration data the Continuum rule reads, through DurationModel's accessors."""
 from __future__ import annotations
 
-from runtime.core.retention.tool_cdf import (
+from agentrt.runtime.core.retention.tool_cdf import (
     global_samples,
     observed_mean,
     observed_samples,

@@ -5,10 +5,10 @@ import math
 
 import pytest
 
-from runtime.core.retention import ttl
-from runtime.core.retention.agentrt import AgentRTTTL
-from runtime.core.retention.decision import PinDecision, SurvivalWeight
-from runtime.core.retention.ttl import (
+from agentrt.runtime.core.retention import ttl
+from agentrt.runtime.core.retention.agentrt import AgentRTTTL
+from agentrt.runtime.core.retention.decision import PinDecision, SurvivalWeight
+from agentrt.runtime.core.retention.ttl import (
     FixedPin,
     NoRetention,
     make_ttl_policy,

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from kvcache.prefix import TokenChain
-from runtime import wire
-from runtime.cluster.retention import (
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.runtime import wire
+from agentrt.runtime.cluster.retention import (
     FeedLog, ProgramEnded, ToolTiming, WorkerRetention, reply_chain,
 )
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.core.retention import ModelClock
-from runtime.engines.factory import EngineFactory
-from runtime.engines.responder import ScriptedResponder
-from runtime.engines.tokenizer import SimpleTokenizer
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.retention import ModelClock
+from agentrt.runtime.engines.factory import EngineFactory
+from agentrt.runtime.engines.responder import ScriptedResponder
+from agentrt.runtime.engines.tokenizer import SimpleTokenizer
 
 SCALE = 0.5  # wall seconds per model second
 ORIGIN = 100.0

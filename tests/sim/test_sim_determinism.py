@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
-from programs.workloads import generate
-from runtime.sim.config import SimConfig
-from runtime.sim.driver import Simulation
+from agentrt.programs.workloads import generate
+from agentrt.runtime.sim.config import SimConfig
+from agentrt.runtime.sim.driver import Simulation
 
 
 def simulate(seed: int):

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from programs.workloads import generate
-from runtime.bench.harness import assign_tenants
-from runtime.sim.config import SimConfig
-from runtime.sim.driver import Simulation
+from agentrt.programs.workloads import generate
+from agentrt.runtime.bench.harness import assign_tenants
+from agentrt.runtime.sim.config import SimConfig
+from agentrt.runtime.sim.driver import Simulation
 
 
 def run(programs, **config):

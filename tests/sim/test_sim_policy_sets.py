@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.bench.policies import POLICY_SETS, RETENTION_SETS, SCHEDULING_SETS, policy_set
-from runtime.sim.config import SimConfig
+from agentrt.runtime.bench.policies import POLICY_SETS, RETENTION_SETS, SCHEDULING_SETS, policy_set
+from agentrt.runtime.sim.config import SimConfig
 
 
 @pytest.mark.parametrize("name", sorted(POLICY_SETS))

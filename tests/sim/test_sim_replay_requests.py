@@ -9,15 +9,15 @@ import time
 
 import pytest
 
-from kvcache.prefix import stable_hash
-from programs.workloads import ProgramSpec, StepSpec, TurnSpec, generate
-from runtime.config import DEFAULT_PRICES
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.engines.tokenizer import SimpleTokenizer
-from runtime.execution import execute_program
-from runtime.replay import trace_program
-from runtime.sim.player import ProgramPlayer
-from toolmgr import ToolManager, ToolRegistry
+from agentrt.kvcache.prefix import stable_hash
+from agentrt.programs.workloads import ProgramSpec, StepSpec, TurnSpec, generate
+from agentrt.runtime.config import DEFAULT_PRICES
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.engines.tokenizer import SimpleTokenizer
+from agentrt.runtime.execution import execute_program
+from agentrt.runtime.replay import trace_program
+from agentrt.runtime.sim.player import ProgramPlayer
+from agentrt.toolmgr import ToolManager, ToolRegistry
 
 MODEL = "llama-3.1-8b"
 

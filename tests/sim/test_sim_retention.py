@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from programs.workloads import generate
-from programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
-from runtime.sim.config import SimConfig
-from runtime.sim.driver import Simulation, host_tier_on
+from agentrt.programs.workloads import generate
+from agentrt.programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
+from agentrt.runtime.sim.config import SimConfig
+from agentrt.runtime.sim.driver import Simulation, host_tier_on
 
 
 def simulate(programs, **config) -> Simulation:

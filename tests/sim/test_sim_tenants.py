@@ -6,11 +6,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from programs.workloads import generate
-from runtime.bench.harness import assign_tenants, tenant_shares
-from runtime.sim.config import SimConfig
-from runtime.sim.driver import Simulation
-from runtime.sim.metrics import Recorder, SimResult
+from agentrt.programs.workloads import generate
+from agentrt.runtime.bench.harness import assign_tenants, tenant_shares
+from agentrt.runtime.sim.config import SimConfig
+from agentrt.runtime.sim.driver import Simulation
+from agentrt.runtime.sim.metrics import Recorder, SimResult
 
 
 def test_three_tenants_get_60_30_10_percent_of_the_programs():

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from programs.workloads import generate
-from runtime.sim.config import SimConfig
-from runtime.sim.driver import Simulation
+from agentrt.programs.workloads import generate
+from agentrt.runtime.sim.config import SimConfig
+from agentrt.runtime.sim.driver import Simulation
 
 CHANGES = [(60.0, "remove", "w3"), (90.0, "add", "w8")]
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from toolmgr import DurationModel, EmpiricalCDF, Exponential, Mixture, PointMass
+from agentrt.toolmgr import DurationModel, EmpiricalCDF, Exponential, Mixture, PointMass
 
 
 def make_cdf(*samples: float, max_samples: int = 10_000) -> EmpiricalCDF:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from toolmgr import (
+from agentrt.toolmgr import (
     DurationModel,
     InlineExecutor,
     RegisteredTool,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 import pydantic
 import pytest
 
-from toolmgr import RegisteredTool, ToolArgumentsError, ToolRegistry, ToolSpec, UnknownToolError
+from agentrt.toolmgr import RegisteredTool, ToolArgumentsError, ToolRegistry, ToolSpec, UnknownToolError
 
 
 def search(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from programs.workloads import GENERATORS, generate
+from agentrt.programs.workloads import GENERATORS, generate
 
 
 def turn_counts(name: str, seed: int, n: int = 2000) -> np.ndarray:

@@ -1,6 +1,6 @@
 import pytest
 
-from programs.workloads import ProgramSpec, StepSpec, TurnSpec
+from agentrt.programs.workloads import ProgramSpec, StepSpec, TurnSpec
 
 
 def program(*steps: tuple[str, tuple[str, ...]]) -> ProgramSpec:

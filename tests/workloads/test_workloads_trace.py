@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from programs.workloads import (
+from agentrt.programs.workloads import (
     GENERATORS,
     ProgramSpec,
     StepSpec,

@@ -8,7 +8,7 @@ candidate plans by vectorised rollouts on common random numbers (rollout.py); th
 baselines are in baselines.py; `make_planner` picks one by name (registry.py).
 """
 
-from runtime.core.planner.baselines import (
+from agentrt.runtime.core.planner.baselines import (
     CheapestPlanner,
     FixedKPlanner,
     GreedyPlanner,
@@ -16,10 +16,10 @@ from runtime.core.planner.baselines import (
     OpenLoopMCPlanner,
     StrongestPlanner,
 )
-from runtime.core.planner.executor import Executor, ProgramOutcome, World
-from runtime.core.planner.estimates import LengthEstimate, LengthEstimates, SuccessEstimates
-from runtime.core.planner.mcpp import MCPPConfig, MCPPPlanner
-from runtime.core.planner.model import (
+from agentrt.runtime.core.planner.executor import Executor, ProgramOutcome, World
+from agentrt.runtime.core.planner.estimates import LengthEstimate, LengthEstimates, SuccessEstimates
+from agentrt.runtime.core.planner.mcpp import MCPPConfig, MCPPPlanner
+from agentrt.runtime.core.planner.model import (
     KS,
     LatencyModel,
     ModelCard,
@@ -31,8 +31,8 @@ from runtime.core.planner.model import (
     SubtaskSpec,
     TableLatency,
 )
-from runtime.core.planner.registry import BASELINES, PLANNERS, make_planner
-from runtime.core.planner.state import Plan, Planner, ProgramState, Running
+from agentrt.runtime.core.planner.registry import BASELINES, PLANNERS, make_planner
+from agentrt.runtime.core.planner.state import Plan, Planner, ProgramState, Running
 
 __all__ = [
     "BASELINES",

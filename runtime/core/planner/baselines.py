@@ -23,10 +23,10 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from runtime.core.planner.mcpp import MCPPConfig, shortlist
-from runtime.core.planner.model import PlanningProblem
-from runtime.core.planner.rollout import GreedyRollout, build_tables, simulate
-from runtime.core.planner.state import Plan, ProgramState
+from agentrt.runtime.core.planner.mcpp import MCPPConfig, shortlist
+from agentrt.runtime.core.planner.model import PlanningProblem
+from agentrt.runtime.core.planner.rollout import GreedyRollout, build_tables, simulate
+from agentrt.runtime.core.planner.state import Plan, ProgramState
 
 
 def _plan_each(state: ProgramState, choose) -> Plan:

@@ -25,9 +25,9 @@ from typing import Protocol
 
 import numpy as np
 
-from runtime.core.budget import BudgetExhausted, BudgetLedger, Reservation
-from runtime.core.planner.model import Option, PlanningProblem
-from runtime.core.planner.state import Plan, Planner, ProgramState, Running
+from agentrt.runtime.core.budget import BudgetExhausted, BudgetLedger, Reservation
+from agentrt.runtime.core.planner.model import Option, PlanningProblem
+from agentrt.runtime.core.planner.state import Plan, Planner, ProgramState, Running
 
 RESERVE_MARGIN_USD = 1e-9
 """Headroom a reservation leaves, so float rounding in the ledger's sums cannot tip

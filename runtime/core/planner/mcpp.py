@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.core.planner.rollout import GreedyRollout, build_tables, repeat_score, rollout
-from runtime.core.planner.state import Plan, ProgramState
+from agentrt.runtime.core.planner.rollout import GreedyRollout, build_tables, repeat_score, rollout
+from agentrt.runtime.core.planner.state import Plan, ProgramState
 
 
 @dataclass(frozen=True, slots=True)

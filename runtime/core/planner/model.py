@@ -16,9 +16,9 @@ from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from programs.workloads.planning import PlanTask
-from runtime.core.budget import Price
-from runtime.core.planner.estimates import (
+from agentrt.programs.workloads.planning import PlanTask
+from agentrt.runtime.core.budget import Price
+from agentrt.runtime.core.planner.estimates import (
     logit_normal_beta,
     LengthEstimate,
     LengthEstimates,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from runtime.core.planner.baselines import (
+from agentrt.runtime.core.planner.baselines import (
     CheapestPlanner,
     FixedKPlanner,
     GreedyPlanner,
@@ -12,8 +12,8 @@ from runtime.core.planner.baselines import (
     OpenLoopMCPlanner,
     StrongestPlanner,
 )
-from runtime.core.planner.mcpp import MCPPPlanner
-from runtime.core.planner.state import Planner
+from agentrt.runtime.core.planner.mcpp import MCPPPlanner
+from agentrt.runtime.core.planner.state import Planner
 
 PLANNERS: dict[str, Callable[..., Planner]] = {
     "mcpp": MCPPPlanner,

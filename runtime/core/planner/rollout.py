@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.core.planner.estimates import QUANTILES
-from runtime.core.planner.model import PlanningProblem
-from runtime.core.planner.state import ProgramState
+from agentrt.runtime.core.planner.estimates import QUANTILES
+from agentrt.runtime.core.planner.model import PlanningProblem
+from agentrt.runtime.core.planner.state import ProgramState
 
 
 @dataclass(slots=True)

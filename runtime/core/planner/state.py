@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from runtime.core.planner.model import Option, PlanningProblem
+from agentrt.runtime.core.planner.model import Option, PlanningProblem
 
 
 @dataclass(slots=True)

@@ -30,8 +30,8 @@ import math
 from abc import abstractmethod
 from typing import Sequence
 
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.core.queueing.policy import (
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.queueing.policy import (
     InFlight, PreemptChoice, QueuePolicy, execution_time,
 )
 

@@ -32,9 +32,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.core.queueing.policy import InFlight, PreemptChoice, QueuePolicy
-from runtime.core.queueing.wait_queue import WaitQueue
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.queueing.policy import InFlight, PreemptChoice, QueuePolicy
+from agentrt.runtime.core.queueing.wait_queue import WaitQueue
 
 MIN_ISOLATED_SHARE = 0.01
 

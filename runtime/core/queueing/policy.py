@@ -23,8 +23,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Sequence
 
-from runtime.core.messages import LLMRequest, RequestDone
-from runtime.core.queueing.wait_queue import RequestQueue, WaitQueue
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.queueing.wait_queue import RequestQueue, WaitQueue
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ import itertools
 import math
 from typing import Callable, Iterator, Protocol
 
-from runtime.core.messages import LLMRequest
+from agentrt.runtime.core.messages import LLMRequest
 
 KeyFn = Callable[[LLMRequest, float], tuple]
 ExpiresFn = Callable[[LLMRequest, float], float]

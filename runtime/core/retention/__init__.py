@@ -15,14 +15,14 @@
 Pure and synchronous like the rest of the core: time comes in as `now`. The mechanism
 (pins, cap, host tier, pressure rules) lives in `kvcache`.
 """
-from runtime.core.retention.decision import (
+from agentrt.runtime.core.retention.decision import (
     EngineFacts,
     PinDecision,
     PinRequest,
     ProgramFacts,
     SurvivalWeight,
 )
-from runtime.core.retention.ttl import (
+from agentrt.runtime.core.retention.ttl import (
     FixedPin,
     NoRetention,
     TTLPolicy,
@@ -31,17 +31,17 @@ from runtime.core.retention.ttl import (
     ttl_policy_names,
 )
 # Importing the policy modules registers their policies.
-from runtime.core.retention.continuum import ContinuumTTL, best_ttl
-from runtime.core.retention.infercept import InferCeptTTL
-from runtime.core.retention.thunderagent import (
+from agentrt.runtime.core.retention.continuum import ContinuumTTL, best_ttl
+from agentrt.runtime.core.retention.infercept import InferCeptTTL
+from agentrt.runtime.core.retention.thunderagent import (
     AdmissionPlan,
     ThunderAgentAdmission,
     ThunderAgentTTL,
 )
-from runtime.core.retention.agentrt import AgentRTTTL
-from runtime.core.retention.apply import Applied, apply_decision
-from runtime.core.retention.clock import EngineWeight, ModelClock
-from runtime.core.retention.note import pin_note
+from agentrt.runtime.core.retention.agentrt import AgentRTTTL
+from agentrt.runtime.core.retention.apply import Applied, apply_decision
+from agentrt.runtime.core.retention.clock import EngineWeight, ModelClock
+from agentrt.runtime.core.retention.note import pin_note
 
 DEFAULT_TTL_POLICY = "agentrt"
 

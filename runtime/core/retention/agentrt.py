@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 from functools import partial
 
-from runtime.core.retention.decision import PinDecision, PinRequest, SurvivalWeight
-from runtime.core.retention.ttl import TTLPolicy, register_ttl_policy
-from toolmgr.durations import DurationModel
+from agentrt.runtime.core.retention.decision import PinDecision, PinRequest, SurvivalWeight
+from agentrt.runtime.core.retention.ttl import TTLPolicy, register_ttl_policy
+from agentrt.toolmgr.durations import DurationModel
 
 
 @register_ttl_policy("agentrt")

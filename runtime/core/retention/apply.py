@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kvcache.pins import PinResult, PinSet
-from kvcache.prefix import TokenChain
-from kvcache.results import ChainOffload
-from runtime.core.retention.decision import PinDecision
+from agentrt.kvcache.pins import PinResult, PinSet
+from agentrt.kvcache.prefix import TokenChain
+from agentrt.kvcache.results import ChainOffload
+from agentrt.runtime.core.retention.decision import PinDecision
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from kvcache.pins import Weight
-from runtime.core.retention.decision import PinDecision
+from agentrt.kvcache.pins import Weight
+from agentrt.runtime.core.retention.decision import PinDecision
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from runtime.core.retention.decision import PinDecision, PinRequest
-from runtime.core.retention.tool_cdf import global_samples, observed_samples, total_samples
-from runtime.core.retention.trackers import EtaTracker, QueueDelayTracker
-from runtime.core.retention.ttl import TTLPolicy, register_ttl_policy
-from toolmgr.durations import DurationModel
+from agentrt.runtime.core.retention.decision import PinDecision, PinRequest
+from agentrt.runtime.core.retention.tool_cdf import global_samples, observed_samples, total_samples
+from agentrt.runtime.core.retention.trackers import EtaTracker, QueueDelayTracker
+from agentrt.runtime.core.retention.ttl import TTLPolicy, register_ttl_policy
+from agentrt.toolmgr.durations import DurationModel
 
 
 def best_ttl(samples: Sequence[float], k: float) -> float:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from kvcache.pins import Weight
+from agentrt.kvcache.pins import Weight
 
 Action = Literal["pin", "soft", "offload", "drop"]
 

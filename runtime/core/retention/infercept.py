@@ -24,9 +24,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from runtime.core.retention.decision import PinDecision, PinRequest
-from runtime.core.retention.ttl import TTLPolicy, register_ttl_policy
-from toolmgr.durations import DurationModel
+from agentrt.runtime.core.retention.decision import PinDecision, PinRequest
+from agentrt.runtime.core.retention.ttl import TTLPolicy, register_ttl_policy
+from agentrt.toolmgr.durations import DurationModel
 
 
 @dataclass(frozen=True, slots=True)

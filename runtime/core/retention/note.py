@@ -2,9 +2,9 @@
 the duration model predicted for the tool."""
 from __future__ import annotations
 
-from runtime.core.messages import PinNote
-from runtime.core.retention.apply import Applied
-from toolmgr.durations import DurationModel
+from agentrt.runtime.core.messages import PinNote
+from agentrt.runtime.core.retention.apply import Applied
+from agentrt.toolmgr.durations import DurationModel
 
 
 def pin_note(applied: Applied, tool: str, now: float, durations: DurationModel,

@@ -26,9 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from runtime.core.retention.decision import PinDecision, PinRequest
-from runtime.core.retention.ttl import TTLPolicy, register_ttl_policy
-from toolmgr.durations import DurationModel
+from agentrt.runtime.core.retention.decision import PinDecision, PinRequest
+from agentrt.runtime.core.retention.ttl import TTLPolicy, register_ttl_policy
+from agentrt.toolmgr.durations import DurationModel
 
 Phase = Literal["new", "reasoning", "acting"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from toolmgr.durations import DurationModel, EmpiricalCDF
+from agentrt.toolmgr.durations import DurationModel, EmpiricalCDF
 
 _EMPTY: tuple[float, ...] = ()
 

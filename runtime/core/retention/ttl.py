@@ -20,10 +20,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from kvcache.pressure import PressureRule
-from runtime.core.retention.decision import PinDecision, PinRequest
-from runtime.core.retention.tool_cdf import observed_mean
-from toolmgr.durations import DurationModel
+from agentrt.kvcache.pressure import PressureRule
+from agentrt.runtime.core.retention.decision import PinDecision, PinRequest
+from agentrt.runtime.core.retention.tool_cdf import observed_mean
+from agentrt.toolmgr.durations import DurationModel
 
 
 class TTLPolicy(ABC):

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from runtime.core.messages import EngineStats, LLMRequest
+from agentrt.runtime.core.messages import EngineStats, LLMRequest
 
 
 class CostModel(Protocol):

@@ -13,8 +13,8 @@
 """
 from __future__ import annotations
 
-from runtime.core.messages import LLMRequest
-from runtime.core.routing.base import ClusterView, Router
+from agentrt.runtime.core.messages import LLMRequest
+from agentrt.runtime.core.routing.base import ClusterView, Router
 
 
 class StickyAffinity(Router):

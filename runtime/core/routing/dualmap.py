@@ -22,10 +22,10 @@ candidate pair only when the worker is, or becomes, one of the pair.
 """
 from __future__ import annotations
 
-from kvcache.prefix import stable_hash
-from runtime.core.messages import LLMRequest
-from runtime.core.routing.base import ClusterView, Router
-from runtime.core.routing.hash_ring import HashRing
+from agentrt.kvcache.prefix import stable_hash
+from agentrt.runtime.core.messages import LLMRequest
+from agentrt.runtime.core.routing.base import ClusterView, Router
+from agentrt.runtime.core.routing.hash_ring import HashRing
 
 
 class DualMap(Router):

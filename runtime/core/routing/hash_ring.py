@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 from typing import Iterator
 
-from kvcache.prefix import stable_hash
+from agentrt.kvcache.prefix import stable_hash
 
 
 class HashRing:
