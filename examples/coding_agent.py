@@ -25,7 +25,7 @@ from pathlib import Path
 
 import agentrt
 from agentrt.runtime.cli import main_for
-from agentrt.runtime.engines.responder import ScriptedResponder
+from agentrt.runtime.engines.simulated.responder import ScriptedResponder
 from agentrt.runtime.workload import Workload
 
 # -- tasks: a statement, unit tests, one wrong and one right implementation ---------

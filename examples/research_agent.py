@@ -33,7 +33,7 @@ from pathlib import Path
 
 import agentrt
 from agentrt.runtime.cli import add_run_options
-from agentrt.runtime.engines.responder import ScriptedResponder
+from agentrt.runtime.engines.simulated.responder import ScriptedResponder
 from agentrt.runtime.workload import Workload
 
 PACKAGES = ("kvcache", "toolmgr", "programs", "runtime")

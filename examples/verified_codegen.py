@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 import agentrt
-from agentrt.runtime.engines.responder import ScriptedResponder
+from agentrt.runtime.engines.simulated.responder import ScriptedResponder
 
 SMALL, LARGE = "llama-3.1-8b", "llama-3.1-70b"
 TRUE_P = {SMALL: 0.40, LARGE: 0.80}  # hidden from the planner

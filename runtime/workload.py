@@ -19,7 +19,7 @@ from typing import Any, Callable
 import ray.cloudpickle
 
 from agentrt.programs import ProgramDef
-from agentrt.runtime.engines.responder import Responder
+from agentrt.runtime.engines.simulated.responder import Responder
 
 
 @dataclass

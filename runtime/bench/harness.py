@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from agentrt.programs.workloads import ProgramSpec, generate, load_trace
 from agentrt.runtime.bench.policies import policy_set
-from agentrt.runtime.engines.perf_model import PerfModel
+from agentrt.runtime.engines.simulated.perf_model import PerfModel
 from agentrt.runtime.sim.config import SimConfig
 from agentrt.runtime.sim.driver import Simulation
 from agentrt.runtime.sim.metrics import SimResult

@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from agentrt.runtime.bench.plan_tasks import problem_of
 from agentrt.programs.workloads.planning import (
     PLANNING_WORKLOADS,
     PlanTask,
@@ -46,7 +47,7 @@ from agentrt.runtime.core.planner import (
     make_planner,
 )
 from agentrt.runtime.core.planner.executor import Executor, ProgramOutcome
-from agentrt.runtime.engines.perf_model import PerfModel
+from agentrt.runtime.engines.simulated.perf_model import PerfModel
 
 WORLD_ATTEMPTS = 16
 
@@ -101,7 +102,7 @@ def run_program(task: PlanTask, planner: Planner, cards: Sequence[ModelCard],
                 budget_usd: float, deadline_s: float, seed: int,
                 index: int = 0) -> ProgramOutcome:
     """One task under one planner; the outcome draws depend on (seed, index) only."""
-    problem = PlanningProblem.from_task(task, cards)
+    problem = problem_of(task, cards)
     world = TruthWorld(task, [seed, index, 1])
     rng = np.random.default_rng([seed, index, 2])
     return Executor(problem, planner, budget_usd, deadline_s, world, rng).run()
@@ -198,7 +199,7 @@ def run_grid(spec: GridSpec, cards: Sequence[ModelCard] | None = None) -> GridRe
     started = time.perf_counter()
     for workload in spec.workloads:
         tasks = generate_planning(workload, spec.programs, spec.seed)
-        scales = [reference_scale(PlanningProblem.from_task(t, cards)) for t in tasks]
+        scales = [reference_scale(problem_of(t, cards)) for t in tasks]
         truths = [told_the_truth(t) for t in tasks] if spec.mcpp_told_truth else tasks
         for b, d in result.points:
             for name, planner in planners.items():

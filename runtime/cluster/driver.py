@@ -26,7 +26,7 @@ from opentelemetry import trace as otel
 from agentrt.programs import ProgramDef
 from agentrt.programs.workloads.spec import ProgramSpec
 from agentrt.runtime import tracing, wire
-from agentrt.runtime.choices import PlanningSettings, check_declared_models
+from agentrt.runtime.runner.choices import PlanningSettings, check_declared_models
 from agentrt.runtime.cluster.runner_actor import ProgramRunner
 from agentrt.runtime.cluster.scheduler_actor import SchedulerActor
 from agentrt.runtime.cluster.worker_actor import WorkerActor
@@ -34,8 +34,8 @@ from agentrt.runtime.config import RuntimeConfig
 from agentrt.runtime.core.scheduler import Dispatch
 from agentrt.runtime.core.stealing import StealConfig
 from agentrt.runtime.engines.factory import EngineFactory, wants_host_tier
-from agentrt.runtime.engines.responder import Responder
-from agentrt.runtime.replay import trace_program
+from agentrt.runtime.engines.simulated.responder import Responder
+from agentrt.runtime.runner.replay import trace_program
 from agentrt.runtime.report import RunReport
 from agentrt.runtime.results import ProgramResult
 

@@ -41,7 +41,7 @@ from agentrt.runtime.core.retention import (
     pin_note,
 )
 from agentrt.runtime.engines.facts import engine_facts
-from agentrt.runtime.engines.simulated import SimulatedEngine
+from agentrt.runtime.engines.simulated.engine import SimulatedEngine
 from agentrt.toolmgr.durations import DurationModel
 
 

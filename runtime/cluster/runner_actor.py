@@ -17,11 +17,11 @@ import ray
 
 from agentrt.runtime import tracing, wire
 from agentrt.runtime.cluster.retention import ProgramEnded, ToolTiming
-from agentrt.runtime.choices import PlanningSettings
+from agentrt.runtime.runner.choices import PlanningSettings
 from agentrt.runtime.core.budget import Price
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
-from agentrt.runtime.execution import execute_program
+from agentrt.runtime.runner.execution import execute_program
 from agentrt.toolmgr import ToolManager, ToolRegistry
 
 

@@ -33,7 +33,7 @@ from agentrt.runtime.cluster.retention import FeedLog
 from agentrt.runtime.core.messages import RequestDone
 from agentrt.runtime.core.scheduler import Scheduler
 from agentrt.runtime.core.stealing import StealConfig
-from agentrt.runtime.engines.perf_model import PerfModel
+from agentrt.runtime.engines.simulated.perf_model import PerfModel
 
 
 class CallerOrder:

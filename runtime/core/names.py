@@ -7,9 +7,9 @@ from typing import Annotated, Callable, Iterable
 from pydantic import AfterValidator
 
 from agentrt.kvcache.eviction import eviction_policy_names
-from agentrt.runtime.core.queues import QUEUE_POLICIES
+from agentrt.runtime.core.queueing.registry import QUEUE_POLICIES
 from agentrt.runtime.core.retention import ttl_policy_names
-from agentrt.runtime.core.router import ROUTERS
+from agentrt.runtime.core.routing.registry import ROUTERS
 
 
 def _known(kind: str, names: Callable[[], Iterable[str]]) -> Callable[[str], str]:

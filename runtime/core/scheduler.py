@@ -33,8 +33,8 @@ from typing import Any, Mapping, NamedTuple, Sequence
 from agentrt.runtime.core.messages import EngineEvent, EngineStats, Evicted, LLMRequest, RequestDone
 from agentrt.runtime.core.placement import Placements
 from agentrt.runtime.core.queueing.policy import InFlight, QueuePolicy, execution_time
-from agentrt.runtime.core.queues import make_queue_policy
-from agentrt.runtime.core.router import ClusterView, CostModel, FlatCost, WorkerLoad, make_router
+from agentrt.runtime.core.queueing.registry import make_queue_policy
+from agentrt.runtime.core.routing.registry import ClusterView, CostModel, FlatCost, WorkerLoad, make_router
 from agentrt.runtime.core.stealing import SessionMove, StealConfig, WorkStealing
 
 CALL_TIME_EWMA = 0.1  # weight of the newest call in a worker's mean call time

@@ -1,15 +1,13 @@
 """Engines: the worker-side contract (`base.Engine`) and its backends.
 
-    hardware     GPU and model specs (the one table of published figures)
-    perf_model   PerfModel: calibrated analytic step time, KV capacity, KV move costs
-    simulated    SimulatedEngine: continuous batching + chunked prefill over kvcache
-    responder    what a simulated model replies (filler, scripted tool calls)
+    simulated/   SimulatedEngine: continuous batching + chunked prefill over kvcache,
+                 step times from the calibrated PerfModel, replies from responders
     tokenizer    SimpleTokenizer: deterministic ids and chat rendering
 """
 from agentrt.runtime.engines.base import Engine, StepResult
-from agentrt.runtime.engines.hardware import GPUS, MODELS, GpuSpec, ModelSpec, get_gpu, get_model
-from agentrt.runtime.engines.perf_model import EFFICIENCIES, Efficiencies, PerfModel, attention_pairs
-from agentrt.runtime.engines.responder import (
+from agentrt.runtime.engines.simulated.hardware import GPUS, MODELS, GpuSpec, ModelSpec, get_gpu, get_model
+from agentrt.runtime.engines.simulated.perf_model import EFFICIENCIES, Efficiencies, PerfModel, attention_pairs
+from agentrt.runtime.engines.simulated.responder import (
     RESPONDERS,
     FillerResponder,
     Responder,
@@ -18,7 +16,7 @@ from agentrt.runtime.engines.responder import (
     ScriptedResponder,
     make_responder,
 )
-from agentrt.runtime.engines.simulated import SimulatedEngine
+from agentrt.runtime.engines.simulated.engine import SimulatedEngine
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer, canonical_json, tool_calls_json
 
 __all__ = [

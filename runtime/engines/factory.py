@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agentrt.runtime.core.retention import make_ttl_policy
-from agentrt.runtime.engines.perf_model import PerfModel
-from agentrt.runtime.engines.responder import Responder
-from agentrt.runtime.engines.simulated import SimulatedEngine
+from agentrt.runtime.engines.simulated.perf_model import PerfModel
+from agentrt.runtime.engines.simulated.responder import Responder
+from agentrt.runtime.engines.simulated.engine import SimulatedEngine
 
 
 # A context length at which host tier "auto" compares reload with recompute.

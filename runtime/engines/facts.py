@@ -4,7 +4,7 @@ clock drives the engine."""
 from __future__ import annotations
 
 from agentrt.runtime.core.retention import EngineFacts
-from agentrt.runtime.engines.simulated import SimulatedEngine
+from agentrt.runtime.engines.simulated.engine import SimulatedEngine
 
 
 def engine_facts(engine: SimulatedEngine, context_tokens: int) -> EngineFacts:

@@ -3,7 +3,7 @@ perfect cache (every turn prefills only its new tokens, decodes alone on a GPU).
 from __future__ import annotations
 
 from agentrt.programs.workloads.spec import ProgramSpec, StepSpec
-from agentrt.runtime.engines.perf_model import PerfModel
+from agentrt.runtime.engines.simulated.perf_model import PerfModel
 
 
 def step_lower_bound(step: StepSpec, perf: PerfModel) -> float:

@@ -39,8 +39,8 @@ from agentrt.runtime.core.retention import ThunderAgentTTL
 from agentrt.runtime.core.scheduler import Scheduler
 from agentrt.runtime.core.stealing import StealConfig
 from agentrt.runtime.engines.factory import EngineFactory, wants_host_tier
-from agentrt.runtime.engines.perf_model import PerfModel
-from agentrt.runtime.engines.simulated import SimulatedEngine
+from agentrt.runtime.engines.simulated.perf_model import PerfModel
+from agentrt.runtime.engines.simulated.engine import SimulatedEngine
 from agentrt.runtime.sim.admission import AdmissionGate
 from agentrt.runtime.sim.bounds import program_lower_bound
 from agentrt.runtime.sim.config import SimConfig

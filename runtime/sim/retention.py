@@ -30,7 +30,7 @@ from agentrt.runtime.core.retention import (
     make_ttl_policy,
 )
 from agentrt.runtime.engines.facts import engine_facts
-from agentrt.runtime.engines.simulated import SimulatedEngine
+from agentrt.runtime.engines.simulated.engine import SimulatedEngine
 from agentrt.runtime.sim.player import StepRun
 from agentrt.toolmgr.durations import DurationModel
 

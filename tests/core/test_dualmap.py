@@ -1,7 +1,7 @@
 """DualMap: two hashes of the prefix on consistent-hash rings, cheap scaling."""
 import pytest
 
-from agentrt.runtime.core.router import ClusterView, DualMap, HashRing, WorkerLoad, make_router
+from agentrt.runtime.core.routing.registry import ClusterView, DualMap, HashRing, WorkerLoad, make_router
 from tests.core.builders import make_request, make_stats
 
 WORKERS = [f"w{i}" for i in range(8)]

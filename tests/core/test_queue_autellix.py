@@ -1,7 +1,7 @@
 """PLAS and ATLAS: least attained service by levels, promotion, demotion."""
 import pytest
 
-from agentrt.runtime.core.queues import LevelBins, make_queue_policy
+from agentrt.runtime.core.queueing.registry import LevelBins, make_queue_policy
 from tests.core.builders import drain, ids, make_done, make_request, make_scheduler
 
 BINS = {"first_s": 1.0, "ratio": 2.0, "levels": 4}  # levels: [0,1) [1,2) [2,4) [4,inf)

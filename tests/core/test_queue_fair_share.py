@@ -1,7 +1,7 @@
 """Agent Fair Share: per-tenant slowdown, the most slowed tenant first, preemption."""
 import pytest
 
-from agentrt.runtime.core.queues import make_queue, make_queue_policy
+from agentrt.runtime.core.queueing.registry import make_queue, make_queue_policy
 from tests.core.builders import drain, ids, make_done, make_request, make_scheduler
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from agentrt.runtime.core.queues import make_queue
+from agentrt.runtime.core.queueing.registry import make_queue
 from tests.core.builders import make_request
 
 

@@ -1,7 +1,7 @@
 """Routers as pure strategy objects over a hand-built ClusterView."""
 import pytest
 
-from agentrt.runtime.core.router import ROUTERS, ClusterView, FlatCost, WorkerLoad, make_router
+from agentrt.runtime.core.routing.registry import ROUTERS, ClusterView, FlatCost, WorkerLoad, make_router
 from tests.core.builders import make_request, make_stats
 
 

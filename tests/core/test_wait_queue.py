@@ -1,7 +1,7 @@
 """The wait-queue mechanism shared by every policy: lazy deletion, re-keying, timers."""
 import pytest
 
-from agentrt.runtime.core.queues import QUEUE_POLICIES, WaitQueue, make_queue
+from agentrt.runtime.core.queueing.registry import QUEUE_POLICIES, WaitQueue, make_queue
 from tests.core.builders import drain, ids, make_request
 
 

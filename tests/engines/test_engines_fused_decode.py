@@ -9,9 +9,9 @@ import pytest
 
 from agentrt.runtime.core.messages import PinExpired, Preempted, RequestDone
 from agentrt.runtime.engines import FillerResponder
-from agentrt.runtime.engines.decode_batch import DecodeBatch
-from agentrt.runtime.engines.decode_cost import DecodeCost
-from agentrt.runtime.engines.sequence import Seq
+from agentrt.runtime.engines.simulated.decode_batch import DecodeBatch
+from agentrt.runtime.engines.simulated.decode_cost import DecodeCost
+from agentrt.runtime.engines.simulated.sequence import Seq
 from tests.engines import decode_bench
 from tests.engines.builders import (
     chain_after, drive, make_engine, make_perf, make_request, synthetic_chain,

@@ -6,8 +6,8 @@ import math
 import pytest
 
 from agentrt.runtime.engines import Efficiencies, ModelSpec, PerfModel, attention_pairs, get_gpu, get_model
-from agentrt.runtime.engines import fidelity
-from agentrt.runtime.engines.fidelity import LLAMA2_7B
+from agentrt.runtime.engines.simulated import fidelity
+from agentrt.runtime.engines.simulated.fidelity import LLAMA2_7B
 
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from agentrt.runtime.core.messages import RequestDone
 from agentrt.runtime.engines import FillerResponder
-from agentrt.runtime.engines.perf_model import attention_pairs
+from agentrt.runtime.engines.simulated.perf_model import attention_pairs
 from tests.engines.builders import drive, make_engine
 from tests.engines.test_engines_retention import first_turn, next_turn
 

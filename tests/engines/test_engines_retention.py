@@ -6,7 +6,7 @@ import pytest
 
 from agentrt.runtime.core.messages import PinExpired, Preempted, RequestDone
 from agentrt.runtime.engines import FillerResponder
-from agentrt.runtime.engines.perf_model import attention_pairs
+from agentrt.runtime.engines.simulated.perf_model import attention_pairs
 from tests.engines.builders import (
     chain_after,
     drive,

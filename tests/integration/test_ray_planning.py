@@ -9,7 +9,7 @@ import ray.cloudpickle
 from agentrt.programs.errors import ChoiceDeclarationError
 from agentrt.runtime.cluster.driver import Runtime
 from agentrt.runtime.config import RuntimeConfig
-from agentrt.runtime.engines.responder import ScriptedResponder
+from agentrt.runtime.engines.simulated.responder import ScriptedResponder
 from tests.integration import planning_programs as progs
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(120)]

@@ -6,11 +6,11 @@ import itertools
 from dataclasses import dataclass, field
 
 import agentrt
-from agentrt.runtime.choices import PlanningSettings
+from agentrt.runtime.runner.choices import PlanningSettings
 from agentrt.runtime.config import DEFAULT_PRICES
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
-from agentrt.runtime.execution import execute_program
+from agentrt.runtime.runner.execution import execute_program
 from agentrt.toolmgr import ToolManager, ToolRegistry
 
 SMALL, LARGE = "llama-3.1-8b", "llama-3.1-70b"

@@ -3,6 +3,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentrt.runtime.bench.plan_tasks import problem_of
 from agentrt.programs.workloads.planning import codeflow, proofflow
 from agentrt.runtime.bench.planning import reference_scale, run_program
 from agentrt.runtime.core.planner import PlanningProblem, make_planner
@@ -11,7 +12,7 @@ from tests.planner.builders import make_cards
 CARDS = make_cards({"llama-3.1-8b": (0.1, 0.2, 0.011), "llama-3.1-70b": (0.6, 0.8, 0.020),
                     "frontier": (3.0, 15.0, 0.025)})
 TASKS = codeflow(60, seed=11) + proofflow(40, seed=12)
-SCALES = [reference_scale(PlanningProblem.from_task(t, CARDS)) for t in TASKS]
+SCALES = [reference_scale(problem_of(t, CARDS)) for t in TASKS]
 CHEAP = ("cheapest", "strongest", "fixed-k", "greedy", "knapsack")
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from agentrt.runtime.bench.plan_tasks import problem_of
 from agentrt.runtime.core.planner.estimates import (
     QUANTILES,
     LengthEstimate,
@@ -91,7 +92,7 @@ def test_logit_normal_prior_matches_the_moments_of_the_logit_error():
 def test_a_task_with_success_uncertainty_gets_matched_priors():
     task = generate_planning("codeflow", 1, 3)[0]
     assert task.success_uncertainty == 0.8
-    problem = PlanningProblem.from_task(task, default_cards())
+    problem = problem_of(task, default_cards())
     s, told = task.subtasks[0], task.subtasks[0].prior
     i = problem.index[s.subtask_id]
     for m, name in enumerate(problem.models):
@@ -100,6 +101,6 @@ def test_a_task_with_success_uncertainty_gets_matched_priors():
         assert problem.success.alpha[i, m] + problem.success.beta[i, m] == pytest.approx(
             strength)
     task.success_uncertainty = None  # the told p worth prior_strength samples
-    plain = PlanningProblem.from_task(task, default_cards())
+    plain = problem_of(task, default_cards())
     assert plain.success.mean()[i, 0] == pytest.approx(told[problem.models[0]].p)
     assert plain.success.alpha[i, 0] + plain.success.beta[i, 0] == pytest.approx(4.0)

@@ -11,10 +11,10 @@ import pytest
 
 import agentrt
 from agentrt.programs.errors import ChoiceDeclarationError
-from agentrt.runtime.choices import check_declared_models, planning_problem
+from agentrt.runtime.runner.choices import check_declared_models, planning_problem
 from agentrt.runtime.core.budget import BudgetLedger
 from agentrt.runtime.core.planner import make_planner
-from agentrt.runtime.portfolio import PortfolioSession
+from agentrt.runtime.runner.portfolio import PortfolioSession
 from tests.planner.runtime_builders import (
     LARGE, SMALL, FakeBackend, candidates, planned_step, run_local, settings,
 )

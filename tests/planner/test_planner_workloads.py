@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from agentrt.runtime.bench.plan_tasks import problem_of
 from agentrt.programs.workloads.planning import codeflow, generate_planning, proofflow
 from agentrt.runtime.core.planner import PlanningProblem
 from tests.planner.builders import make_cards
@@ -48,9 +49,9 @@ def test_the_planner_never_sees_the_truth():
     task = codeflow(1, seed=4)[0]
     cards = make_cards({"llama-3.1-8b": (0.1, 0.2, 0.01), "llama-3.1-70b": (0.6, 0.8, 0.02),
                         "frontier": (3.0, 15.0, 0.025)})
-    before = PlanningProblem.from_task(task, cards).stats()
+    before = problem_of(task, cards).stats()
     for s in task.subtasks:
         s.truth = {}
-    after = PlanningProblem.from_task(task, cards).stats()
+    after = problem_of(task, cards).stats()
     assert np.array_equal(before.p_success, after.p_success)
     assert np.array_equal(before.exp_time, after.exp_time)

@@ -13,7 +13,7 @@ from agentrt.runtime.cluster.retention import (
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
 from agentrt.runtime.core.retention import ModelClock
 from agentrt.runtime.engines.factory import EngineFactory
-from agentrt.runtime.engines.responder import ScriptedResponder
+from agentrt.runtime.engines.simulated.responder import ScriptedResponder
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
 
 SCALE = 0.5  # wall seconds per model second

@@ -14,8 +14,8 @@ from agentrt.programs.workloads import ProgramSpec, StepSpec, TurnSpec, generate
 from agentrt.runtime.config import DEFAULT_PRICES
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
-from agentrt.runtime.execution import execute_program
-from agentrt.runtime.replay import trace_program
+from agentrt.runtime.runner.execution import execute_program
+from agentrt.runtime.runner.replay import trace_program
 from agentrt.runtime.sim.player import ProgramPlayer
 from agentrt.toolmgr import ToolManager, ToolRegistry
 

@@ -16,10 +16,8 @@ from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from agentrt.programs.workloads.planning import PlanTask
 from agentrt.runtime.core.budget import Price
 from agentrt.runtime.core.planner.estimates import (
-    logit_normal_beta,
     LengthEstimate,
     LengthEstimates,
     SuccessEstimates,
@@ -133,22 +131,6 @@ class PlanningProblem:
                              "per pair")
         self._arrays(priors)
         self._stats: OptionStats | None = None
-
-    @classmethod
-    def from_task(cls, task: PlanTask, cards: Sequence[ModelCard]) -> PlanningProblem:
-        """The problem a planner sees for a workload task: priors only, never the truth."""
-        specs = [SubtaskSpec(s.subtask_id, s.deps, s.prompt_tokens, s.max_tokens,
-                             s.max_samples) for s in task.subtasks]
-        def success(p: float) -> tuple[float, float]:
-            if task.success_uncertainty is None:
-                return p, task.prior_strength
-            return logit_normal_beta(p, task.success_uncertainty)
-
-        priors = {(s.subtask_id, c.name): Prior(
-            *success(s.prior[c.name].p), s.prior[c.name].len_median,
-            s.prior[c.name].len_sigma, task.prior_strength, task.length_uncertainty)
-            for s in task.subtasks for c in cards}
-        return cls(specs, cards, priors)
 
     def _arrays(self, priors: Mapping[tuple[str, str], Prior]) -> None:
         subs, cards = self.subtasks, self.cards

@@ -1,1 +1,1 @@
-"""Queue policies and the wait-queue mechanism; `runtime.core.queues` is the registry."""
+"""Queue policies and the wait-queue mechanism; `registry` picks a policy by name."""

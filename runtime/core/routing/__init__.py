@@ -1,1 +1,1 @@
-"""Routers and what they see; `runtime.core.router` is the registry."""
+"""Routers and what they see; `registry` picks a router by name."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from agentrt.kvcache.prefix import TokenChain, stable_hash
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
-from agentrt.runtime.engines.responder import Responder, Response
+from agentrt.runtime.engines.simulated.responder import Responder, Response
 
 WAITING, PREFILL, DECODE = "waiting", "prefill", "decode"
 

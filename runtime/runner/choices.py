@@ -22,7 +22,7 @@ from agentrt.programs.errors import ChoiceDeclarationError
 from agentrt.programs.graph import ProgramGraph, StepNode
 from agentrt.runtime.core.budget import Price
 from agentrt.runtime.core.planner import ModelCard, PerfLatency, PlanningProblem, Prior, SubtaskSpec
-from agentrt.runtime.engines.perf_model import PerfModel
+from agentrt.runtime.engines.simulated.perf_model import PerfModel
 
 P_MAX = 0.999
 """Beta priors need p < 1: a declared p of 1 is read as this."""

@@ -27,10 +27,10 @@ from agentrt.runtime.core.budget import BudgetExhausted, Reservation
 from agentrt.runtime.core.messages import RequestDone
 from agentrt.runtime.core.planner.executor import reserve_samples
 from agentrt.runtime.core.session_chain import request_id
-from agentrt.runtime.portfolio import StepPlan
+from agentrt.runtime.runner.portfolio import StepPlan
 
 if TYPE_CHECKING:
-    from agentrt.runtime.context import RunnerStepContext
+    from agentrt.runtime.runner.step_context import RunnerStepContext
 
 
 @dataclass(slots=True)

@@ -20,8 +20,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agentrt.runtime.engines.decode_cost import DecodeCost
-from agentrt.runtime.engines.sequence import DECODE, Seq
+from agentrt.runtime.engines.simulated.decode_cost import DecodeCost
+from agentrt.runtime.engines.simulated.sequence import DECODE, Seq
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,8 @@ from agentrt.runtime.core.budget import BudgetLedger
 from agentrt.runtime.core.messages import LLMRequest, PinNote, RequestDone
 from agentrt.runtime.core.session_chain import SessionChain, request_id
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
-from agentrt.runtime.portfolio import PortfolioSession, StepPlan
-from agentrt.runtime.sampling import Sample, Sampler
+from agentrt.runtime.runner.portfolio import PortfolioSession, StepPlan
+from agentrt.runtime.runner.sampling import Sample, Sampler
 from agentrt.toolmgr import ToolManager, ToolResult
 
 
@@ -53,7 +53,7 @@ class ChatBackend(Protocol):
 
 
 @dataclass(slots=True)
-class ProgramState:
+class RunningProgram:
     """What one running program accumulates; shared by its steps' contexts."""
 
     program_id: str
@@ -86,7 +86,7 @@ class ProgramState:
 class RunnerStepContext:
     """`programs.context.StepContext` backed by a chat backend and a ToolManager."""
 
-    def __init__(self, state: ProgramState, step_id: str, step_name: str,
+    def __init__(self, state: RunningProgram, step_id: str, step_name: str,
                  declared_tools: tuple[str, ...], model: str | None, max_tokens: int,
                  backend: ChatBackend, tools: ToolManager, tokenizer: SimpleTokenizer,
                  verifier: str | None = None) -> None:

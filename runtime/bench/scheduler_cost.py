@@ -20,8 +20,8 @@ import numpy as np
 
 from agentrt.kvcache.prefix import TokenChain, stable_hash
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
-from agentrt.runtime.core.queues import QUEUE_POLICIES
-from agentrt.runtime.core.router import ROUTERS
+from agentrt.runtime.core.queueing.registry import QUEUE_POLICIES
+from agentrt.runtime.core.routing.registry import ROUTERS
 from agentrt.runtime.core.scheduler import Scheduler
 from agentrt.runtime.core.stealing import StealConfig
 

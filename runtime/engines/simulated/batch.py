@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentrt.runtime.engines.perf_model import attention_pairs
-from agentrt.runtime.engines.sequence import Seq
+from agentrt.runtime.engines.simulated.perf_model import attention_pairs
+from agentrt.runtime.engines.simulated.sequence import Seq
 
 
 @dataclass(slots=True)

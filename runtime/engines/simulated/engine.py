@@ -1,7 +1,7 @@
 """The simulated GPU worker: vLLM-v1-style continuous batching over real KV accounting,
 with step times from the calibrated `PerfModel`.
 
-    submit ─▶ Scheduler (scheduler.py): waiting ─▶ prefill chunks ─▶ DecodeBatch
+    submit ─▶ BatchScheduler (batching.py): waiting ─▶ prefill chunks ─▶ DecodeBatch
     step(now) ─▶ expire pins ─▶ schedule ─▶ duration from running sums (PerfModel)
               ─▶ apply at now + duration ─▶ events (Preempted, PinExpired, RequestDone)
 
@@ -37,11 +37,11 @@ from agentrt.kvcache.pressure import PressureRule
 from agentrt.kvcache.prefix import TokenChain
 from agentrt.runtime.core.messages import EngineEvent, EngineStats, LLMRequest, PinExpired, Preempted
 from agentrt.runtime.engines.base import StepResult
-from agentrt.runtime.engines.decode_cost import DecodeCost
-from agentrt.runtime.engines.perf_model import EFFICIENCIES, Efficiencies, PerfModel
-from agentrt.runtime.engines.responder import FillerResponder, Responder, Response
-from agentrt.runtime.engines.scheduler import Scheduler
-from agentrt.runtime.engines.sequence import Seq, output_key, respond_once
+from agentrt.runtime.engines.simulated.decode_cost import DecodeCost
+from agentrt.runtime.engines.simulated.perf_model import EFFICIENCIES, Efficiencies, PerfModel
+from agentrt.runtime.engines.simulated.responder import FillerResponder, Responder, Response
+from agentrt.runtime.engines.simulated.batching import BatchScheduler
+from agentrt.runtime.engines.simulated.sequence import Seq, output_key, respond_once
 
 # The most iterations one fused call runs: bounds the time loop of a call.
 MAX_FUSED_ITERATIONS = 4096
@@ -89,7 +89,7 @@ class SimulatedEngine:
             kv_blocks = perf.kv_capacity_tokens(mem_util) // block_size
         self.kv = KVCacheManager(kv_blocks, block_size, eviction, host_blocks)
         self.pins = PinSet(self.kv, pin_cap_fraction)
-        self._sched = Scheduler(
+        self._sched = BatchScheduler(
             self.kv, self.pins, self._respond, max_num_seqs, max_batched_tokens, worker_id,
             pressure_rule,
         )

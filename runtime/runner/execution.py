@@ -28,12 +28,12 @@ from opentelemetry import trace as otel
 
 from agentrt.programs import ProgramDef, StepNode, run_graph
 from agentrt.runtime import tracing
-from agentrt.runtime.choices import PlanningSettings, planned_steps, planning_problem
-from agentrt.runtime.context import ChatBackend, ProgramState, RunnerStepContext, SyncStepContext
+from agentrt.runtime.runner.choices import PlanningSettings, planned_steps, planning_problem
+from agentrt.runtime.runner.step_context import ChatBackend, RunningProgram, RunnerStepContext, SyncStepContext
 from agentrt.runtime.core.budget import BudgetExhausted, BudgetLedger, Price
 from agentrt.runtime.core.planner import make_planner
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
-from agentrt.runtime.portfolio import Admission, PlanStopped, PortfolioSession
+from agentrt.runtime.runner.portfolio import Admission, PlanStopped, PortfolioSession
 from agentrt.runtime.results import (
     BUDGET_EXHAUSTED, DEADLINE_MISSED, FAILED, REJECTED, STOPPED, SUCCEEDED, ProgramResult,
 )
@@ -53,7 +53,7 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
     for tool in graph.tools():
         if tool.name not in tools.registry:
             tools.registry.add(tool.registered)
-    state = ProgramState(
+    state = RunningProgram(
         program_id=program_id, name=program.name, tenant=options.tenant, arrival=arrival,
         ledger=BudgetLedger(options.budget_tokens, options.budget_usd, prices),
         default_model=default_model, served_models=served_models, block_size=block_size,
@@ -90,7 +90,7 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
     return result
 
 
-def _admit(graph, state: ProgramState, options, planning: PlanningSettings | None
+def _admit(graph, state: RunningProgram, options, planning: PlanningSettings | None
            ) -> Admission | None:
     """Start the program's planner session and judge the program; None when nothing
     is planned (no settings, or no step declares candidates)."""
@@ -121,7 +121,7 @@ async def _run_with_deadline(coro, deadline_s: float | None, arrival: float,
     return status, outcome.error, outcome.failed_node, outcome
 
 
-async def _run_step(node: StepNode, args: tuple, kwargs: dict, state: ProgramState,
+async def _run_step(node: StepNode, args: tuple, kwargs: dict, state: RunningProgram,
                     backend: ChatBackend, tools: ToolManager,
                     tokenizer: SimpleTokenizer) -> Any:
     ctx = RunnerStepContext(state, node.node_id, node.name, tuple(node.tools), node.model,
@@ -142,7 +142,7 @@ async def _run_step(node: StepNode, args: tuple, kwargs: dict, state: ProgramSta
                 *(backend.release_session(session) for session in ctx.sessions)))
 
 
-async def _run_tool_node(node: StepNode, args: tuple, kwargs: dict, state: ProgramState,
+async def _run_tool_node(node: StepNode, args: tuple, kwargs: dict, state: RunningProgram,
                          tools: ToolManager) -> Any:
     registered = node.target.registered
     bound = inspect.signature(registered.fn).bind(*args, **kwargs)
@@ -161,7 +161,7 @@ async def _run_tool_node(node: StepNode, args: tuple, kwargs: dict, state: Progr
     return result.output
 
 
-def _result(state: ProgramState, status: str, error: str | None, failed: str | None,
+def _result(state: RunningProgram, status: str, error: str | None, failed: str | None,
             outcome, finished_at: float) -> ProgramResult:
     return ProgramResult(
         program_id=state.program_id, name=state.name, tenant=state.tenant, status=status,

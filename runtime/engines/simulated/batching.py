@@ -22,13 +22,13 @@ from agentrt.kvcache.manager import KVCacheManager
 from agentrt.kvcache.pins import PinSet
 from agentrt.kvcache.pressure import PressureRule, RunningRequest, pressure_action
 from agentrt.runtime.core.messages import EngineEvent, LLMRequest, PinExpired
-from agentrt.runtime.engines.batch import StepBatch
-from agentrt.runtime.engines.decode_batch import DecodeBatch
-from agentrt.runtime.engines.responder import Response
-from agentrt.runtime.engines.sequence import DECODE, PREFILL, WAITING, Seq
+from agentrt.runtime.engines.simulated.batch import StepBatch
+from agentrt.runtime.engines.simulated.decode_batch import DecodeBatch
+from agentrt.runtime.engines.simulated.responder import Response
+from agentrt.runtime.engines.simulated.sequence import DECODE, PREFILL, WAITING, Seq
 
 
-class Scheduler:
+class BatchScheduler:
     def __init__(
         self, kv: KVCacheManager, pins: PinSet, respond: Callable[[LLMRequest], Response],
         max_num_seqs: int, max_batched_tokens: int, worker_id: str = "",

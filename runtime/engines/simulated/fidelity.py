@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agentrt.runtime.engines.hardware import MODELS, ModelSpec, get_gpu
-from agentrt.runtime.engines.perf_model import PerfModel
+from agentrt.runtime.engines.simulated.hardware import MODELS, ModelSpec, get_gpu
+from agentrt.runtime.engines.simulated.perf_model import PerfModel
 
 # Llama-2 shapes from the public Hugging Face config.json files.
 LLAMA2_7B = ModelSpec.from_config({

@@ -21,7 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agentrt.runtime.engines.hardware import GpuSpec, ModelSpec, get_gpu, get_model
+from agentrt.runtime.engines.simulated.hardware import GpuSpec, ModelSpec, get_gpu, get_model
 
 
 @dataclass(frozen=True, slots=True)
