@@ -9,34 +9,30 @@ score is its session's
 and the lowest score goes first (ties: least recently freed, then added first):
 
     session state            p_reuse                         E[next use]
-    paused on tool T         transitions P(turn | agent, T)  durations.mean(T)
+    paused on tool T         P(turn | agent, T), as told     the tool's mean, as told
     resumed (next request)   1                               min_gap_s
     finished / unknown       0 (evicted first, LRU)          -
     shared prefix            score inf (kept longest; LRU among shared blocks)
 
+The odds and the gap come from whoever watches the whole workflow (the cluster
+control keeps the step transitions, `StepTransitions`, and the tools' duration model).
+
 Only leaves are evictable (the pool's rule), so within a session the deepest blocks go
 first and prefixes shared with other chains last. Scores are computed when a block
 becomes evictable and when its session's state is reported; they do not decay between
-reports. The driver feeds it through `session_paused`, `session_resumed`,
-`session_finished` (and `transitions.record`); without reports it is LRU.
+reports. The engine feeds it through `session_paused`, `session_resumed`,
+`session_finished`; without reports it is LRU.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from agentrt.kvcache.eviction import register_eviction_policy
 from agentrt.kvcache.eviction_keyed import KeyedEviction
 
 SHARED = "\x00shared"  # owner of a hash that several sessions' chains hold
-
-
-class DurationEstimates(Protocol):
-    """What the policy reads of a tool-duration model (toolmgr's DurationModel fits)."""
-
-    def mean(self, tool: str) -> float: ...
 
 
 class StepTransitions:
@@ -76,15 +72,8 @@ class WorkflowAwareEviction(KeyedEviction):
     """See the module doc. add/remove/touch/pop are O(log n); a session report is
     O(new hashes + its evictable blocks x log n)."""
 
-    def __init__(
-        self, durations: DurationEstimates | None = None,
-        transitions: StepTransitions | None = None, min_gap_s: float = 1e-3,
-        default_gap_s: float = 1.0,
-    ) -> None:
-        self.durations = durations
-        self.transitions = transitions if transitions is not None else StepTransitions()
+    def __init__(self, min_gap_s: float = 1e-3) -> None:
         self.min_gap_s = min_gap_s
-        self.default_gap_s = default_gap_s
         super().__init__()
         self._owner: dict[int, str] = {}  # content hash -> session id or SHARED
         self._sessions: dict[str, _Session] = {}
@@ -97,17 +86,16 @@ class WorkflowAwareEviction(KeyedEviction):
     # -- the workflow's side -------------------------------------------------------
 
     def session_paused(
-        self, session_id: str, hashes: Sequence[int], now: float, *, tool: str,
-        agent: str = "", rebuild_cost_s: float | None = None,
+        self, session_id: str, hashes: Sequence[int], now: float, *, p_reuse: float,
+        gap_s: float, rebuild_cost_s: float | None = None,
     ) -> None:
-        """`session_id` (chain `hashes`, extending what it reported before) waits on
-        `tool`; rebuilding its whole context would take `rebuild_cost_s` (recompute or
-        host reload, whichever the engine would do; None: 1 s per block)."""
+        """`session_id` (chain `hashes`, extending what it reported before) waits on a
+        tool: it calls again with probability `p_reuse`, in about `gap_s` seconds;
+        rebuilding its whole context would take `rebuild_cost_s` (recompute or host
+        reload, whichever the engine would do; None: 1 s per block)."""
         s = self._register(session_id, hashes)
-        p = self.transitions.probability(agent, tool, "turn")
-        gap = self.durations.mean(tool) if self.durations is not None else self.default_gap_s
         per_block = (rebuild_cost_s / max(1, len(hashes))) if rebuild_cost_s is not None else 1.0
-        self._set_score(s, p * per_block / max(gap, self.min_gap_s))
+        self._set_score(s, p_reuse * per_block / max(gap_s, self.min_gap_s))
 
     def session_resumed(self, session_id: str, hashes: Sequence[int], now: float) -> None:
         """The session's next request arrived: its blocks are needed next."""

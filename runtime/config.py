@@ -1,4 +1,16 @@
-"""Run configuration: validated and frozen at the edge (CLI, driver API, config files)."""
+"""Run configuration: validated and frozen at the edge (CLI, driver API, config files).
+
+`ClusterSettings` holds what both drivers share (the cluster, the engines, every policy)
+with one set of defaults; `RuntimeConfig` (the Ray runtime) and `SimConfig` (the
+simulator, `runtime.sim.config`) add what only one of them has.
+
+The defaults are agentrt's best measured configuration, the `agentrt-sched` policy set
+of docs/benchmarks.md: ATLAS program-level queueing, session-affinity routing, work
+stealing that copies a stolen session's KV over the network, the agentrt soft-pin TTL
+policy, and a host-memory KV tier where reloading beats recomputing. A run that sets
+nothing gets that; the benchmark's baselines (`vllm-rr`, `vllm-sticky`, ...) turn each
+piece off explicitly (`runtime.bench.policies`).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentrt.runtime.core.budget import Price
-from agentrt.runtime.core.names import QueueName, RouterName, TTLName
+from agentrt.runtime.core.names import EvictionName, QueueName, RouterName, TTLName
 
 # Illustrative list prices (USD per million tokens) for hosted open-weight models;
 # used for budgets in USD when the user gives none.
@@ -16,31 +28,55 @@ DEFAULT_PRICES: dict[str, Price] = {
     "llama-3.1-70b": Price(input_per_m=0.60, output_per_m=0.80),
 }
 
+# agentrt's stealing: a stolen session's KV goes with it over the data-center network
+# (the slower of the two peer links; NVLink only joins GPUs of one server).
+DEFAULT_STEAL_OPTIONS: dict[str, Any] = {"kv_move": "transfer", "link": "network"}
 
-class RuntimeConfig(BaseModel):
-    """How a run is set up: the simulated cluster, the policies and where traces go."""
+
+class ClusterSettings(BaseModel):
+    """The cluster, its engines and its policies: what both drivers share."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     workers: int = Field(4, ge=1, le=4096)
-    """Number of simulated GPU workers (one Ray actor each)."""
+    """Simulated GPU workers (one Ray actor each on the runtime)."""
     model: str = "llama-3.1-8b"
-    """Model every worker serves (see runtime.engines.hardware for the names)."""
+    """Model every worker serves (see runtime.engines.simulated.hardware for the names)."""
     gpu: str = "h100"
     """GPU the simulated workers model."""
     tp: int = Field(1, ge=1, le=16)
     """Tensor-parallel degree of one worker."""
-    time_scale: float = Field(1.0, gt=0)
-    """Wall seconds per simulated GPU second (0.1 runs the GPU ten times faster)."""
-    queue: QueueName = "program_fcfs"
+    kv_blocks: int | None = Field(None, ge=1)
+    """KV capacity per worker in blocks; None derives it from GPU memory."""
+    block_size: int = Field(16, ge=1)
+    """KV block size in tokens."""
+    max_num_seqs: int = Field(256, ge=1)
+    max_batched_tokens: int = Field(8192, ge=16)
+    seed: int = 0
+    """Seed for every random choice the simulated engines make."""
+    queue: QueueName = "atlas"
     """Queue policy: which waiting call a worker gets next."""
     router: RouterName = "sticky"
     """Routing policy: which worker a call goes to."""
+    dispatch_window: int = Field(8, ge=1)
+    """Calls a worker may hold beyond those it runs; the rest wait in the scheduler."""
+    queue_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of the queue policy (e.g. fair_share's `delta`)."""
+    router_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of the router (e.g. dualmap's SLO)."""
+    stealing: bool = True
+    """Work stealing between workers (runtime.core.stealing)."""
+    steal_options: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_STEAL_OPTIONS))
+    """StealConfig fields (low_mark, high_mark, max_steal, kv_move, link)."""
+    preemption: bool = False
+    """Abort the calls the queue policy recalls (plas, atlas, fair_share)."""
     ttl: TTLName | None = "agentrt"
     """TTL policy: what a worker keeps of a session's KV while it waits on a tool
     (runtime.core.retention: none, fixed, continuum, infercept, thunderagent, agentrt);
     None: no retention at all (the engine's own pressure rule, no decisions)."""
-    host_tier: Literal["off", "on", "auto"] = "off"
+    eviction: EvictionName = "lru"
+    """Eviction over free cached blocks: lru, workflow_aware, belady (oracle)."""
+    host_tier: Literal["off", "on", "auto"] = "auto"
     """A host-memory KV tier per worker (offload instead of drop, reload on the next
     turn, prefetch during tool calls); auto: on when reloading a context beats
     recomputing it on this model and GPU."""
@@ -49,39 +85,58 @@ class RuntimeConfig(BaseModel):
     duration_min_samples: int = Field(100, ge=1)
     """Observed calls of a tool before its own durations alone predict it; until then
     they are blended with its prior or the durations of all tools."""
-    dispatch_window: int = Field(8, ge=1)
-    """Calls a worker may hold beyond those it runs; the rest wait in the scheduler."""
-    queue_options: dict[str, Any] = Field(default_factory=dict)
-    """Options of the queue policy (e.g. fair_share's `delta`)."""
-    router_options: dict[str, Any] = Field(default_factory=dict)
-    """Options of the router (e.g. dualmap's SLO)."""
-    stealing: bool = False
-    """Work stealing between workers (runtime.core.stealing)."""
-    steal_options: dict[str, Any] = Field(default_factory=dict)
-    """StealConfig fields (low_mark, high_mark, max_steal, ...)."""
+    admission_interval_s: float = Field(1.0, gt=0)
+    """ThunderAgent admission: how often it re-plans (ttl "thunderagent" only)."""
+    record_decisions: bool = False
+    """Keep the core's decision log (dispatches, steals, moves, preemptions, TTL and
+    admission decisions) in order, to compare runs and drivers (grows with every call)."""
+
+    @field_validator("steal_options")
+    @classmethod
+    def _known_steal_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        from agentrt.runtime.core.stealing import StealConfig
+
+        StealConfig(**options)  # unknown or bad fields fail here, by name
+        return options
+
+    def steal_config(self):
+        """The StealConfig the scheduler runs, or None with stealing off."""
+        from agentrt.runtime.core.stealing import StealConfig
+
+        return StealConfig(**self.steal_options) if self.stealing else None
+
+    def control_settings(self):
+        """What the cluster control runs (`runtime.core.control.ControlSettings`)."""
+        from agentrt.runtime.core.control import ControlSettings
+
+        return ControlSettings(
+            queue=self.queue, router=self.router, dispatch_window=self.dispatch_window,
+            queue_options=dict(self.queue_options), router_options=dict(self.router_options),
+            stealing=self.steal_config(), preemption=self.preemption, ttl=self.ttl,
+            duration_min_samples=self.duration_min_samples,
+            admission_interval_s=self.admission_interval_s, record=self.record_decisions)
+
+
+class RuntimeConfig(ClusterSettings):
+    """How a Ray run is set up: the cluster settings, plus time scale, runners, traces,
+    prices and planning."""
+
+    time_scale: float = Field(1.0, gt=0)
+    """Wall seconds per simulated GPU second (0.1 runs the GPU ten times faster)."""
     runners: int = Field(2, ge=1)
     """Program runner actors that execute step code."""
     max_concurrent_programs: int = Field(64, ge=1)
     """Programs in flight at once (closed loop); the rest wait to start."""
-    block_size: int = Field(16, ge=1)
-    """KV block size in tokens."""
-    max_num_seqs: int = Field(256, ge=1)
-    max_batched_tokens: int = Field(8192, ge=16)
-    seed: int = 0
-    """Seed for every random choice the simulated engines make."""
     trace_dir: Path = Path("runs")
     """Each run writes runs/<run id>/trace.jsonl under this folder."""
     sim_gpu_resource: str = "sim_gpu"
     """Ray custom resource that places one simulated worker."""
-    record_decisions: bool = False
-    """Keep the scheduler's dispatch log (`Runtime.dispatch_log()`): every (worker,
-    request) decision in order, to compare runs and drivers (grows with every call)."""
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     """USD per million input and output tokens, per model: what budgets are charged and
     what the planner prices candidates at."""
     planner: str = "mcpp"
     """Planner that chooses model and samples for steps that declare candidates (a name
-    from agentrt.runtime.core.planner.PLANNERS)."""
+    from runtime.core.planner.PLANNERS)."""
     admission_min_success: float = Field(0.05, ge=0.0, le=1.0)
     """A planned program whose estimated success probability is below this is rejected
     at admission."""
@@ -97,14 +152,6 @@ class RuntimeConfig(BaseModel):
             raise ValueError(f"stand_ins {wrong} map to models the workers do not serve; "
                              f"every worker serves {self.model!r}, so map each to it")
         return self
-
-    @field_validator("steal_options")
-    @classmethod
-    def _known_steal_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        from agentrt.runtime.core.stealing import StealConfig
-
-        StealConfig(**options)  # unknown or bad fields fail here, by name
-        return options
 
     @field_validator("planner")
     @classmethod

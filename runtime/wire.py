@@ -17,6 +17,8 @@ from agentrt.runtime.core.messages import (
     EngineStats, Evicted, LLMRequest, PinExpired, PinNote, Preempted, RequestDone,
     ToolCallSpec,
 )
+from agentrt.runtime.core.retention.decision import PauseHint, PinDecision, SurvivalWeight
+from agentrt.runtime.engines.base import Capabilities, EngineInfo
 
 WIRE_VERSION = 1
 
@@ -32,7 +34,8 @@ def register(cls: type) -> type:
 
 
 for _cls in (LLMRequest, RequestDone, Preempted, Evicted, PinExpired, EngineStats,
-             ToolCallSpec, PinNote):
+             ToolCallSpec, PinNote, PinDecision, SurvivalWeight, PauseHint, Capabilities,
+             EngineInfo):
     register(_cls)
 
 

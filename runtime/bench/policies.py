@@ -44,11 +44,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentrt.runtime.config import DEFAULT_STEAL_OPTIONS
+
 # agentrt's stealing: a stolen session's KV goes with it over the data-center network
 # (the slower of the two peer links; NVLink only joins GPUs of one server), priced
 # against the queueing it saves, instead of being prefilled again at the thief.
 AGENTRT_STEALING: dict[str, Any] = {"stealing": True,
-                                    "steal_options": {"kv_move": "transfer", "link": "network"}}
+                                    "steal_options": dict(DEFAULT_STEAL_OPTIONS)}
+
+# What every set starts from: each mechanism off, so that a set is exactly what it
+# names whatever the configuration's defaults are (agentrt's defaults are
+# `agentrt-sched`'s).
+BASELINE: dict[str, Any] = {"queue": "request_fcfs", "router": "sticky", "stealing": False,
+                            "steal_options": {}, "preemption": False, "ttl": None,
+                            "host_tier": "off", "eviction": "lru"}
 
 POLICY_SETS: dict[str, dict[str, Any]] = {
     "vllm-rr": {"queue": "request_fcfs", "router": "round_robin"},
@@ -84,8 +93,9 @@ SCHEDULING_SETS = ("vllm-rr", "vllm-sticky", "agentrt-kv", "agentrt-sched",
 
 
 def policy_set(name: str) -> dict[str, Any]:
-    """The settings of a named policy set. Raises ValueError listing the valid names."""
+    """The settings of a named policy set, complete (every mechanism it does not name
+    is off). Raises ValueError listing the valid names."""
     try:
-        return dict(POLICY_SETS[name])
+        return {**BASELINE, **POLICY_SETS[name]}
     except KeyError:
         raise ValueError(f"unknown policy set {name!r}; valid: {sorted(POLICY_SETS)}") from None

@@ -16,7 +16,7 @@ import time
 import uuid
 import warnings
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -26,18 +26,19 @@ from opentelemetry import trace as otel
 from agentrt.programs import ProgramDef
 from agentrt.programs.workloads.spec import ProgramSpec
 from agentrt.runtime import tracing, wire
-from agentrt.runtime.runner.choices import PlanningSettings, check_declared_models
+from agentrt.runtime.cluster.clock import RunClock
 from agentrt.runtime.cluster.runner_actor import ProgramRunner
 from agentrt.runtime.cluster.scheduler_actor import SchedulerActor
 from agentrt.runtime.cluster.worker_actor import WorkerActor
 from agentrt.runtime.config import RuntimeConfig
-from agentrt.runtime.core.scheduler import Dispatch
-from agentrt.runtime.core.stealing import StealConfig
-from agentrt.runtime.engines.factory import EngineFactory, wants_host_tier
+from agentrt.runtime.core import decisions as records
+from agentrt.runtime.core.decisions import Decision, Dispatch
+from agentrt.runtime.engines.factory import EngineFactory
 from agentrt.runtime.engines.simulated.responder import Responder
-from agentrt.runtime.runner.replay import trace_program
 from agentrt.runtime.report import RunReport
 from agentrt.runtime.results import ProgramResult
+from agentrt.runtime.runner.choices import PlanningSettings, check_declared_models
+from agentrt.runtime.runner.replay import trace_program
 
 Progress = Callable[[int, int, ProgramResult], None]
 
@@ -81,35 +82,26 @@ class Runtime:
 
     def start(self) -> None:
         cfg = self.config
-        factory = EngineFactory(model=cfg.model, gpu=cfg.gpu, tp=cfg.tp,
-                                responder=self.responder, block_size=cfg.block_size,
-                                max_num_seqs=cfg.max_num_seqs,
-                                max_batched_tokens=cfg.max_batched_tokens, seed=cfg.seed,
-                                ttl=cfg.ttl)
-        factory.validate()  # a bad model or GPU name fails before Ray starts
-        if wants_host_tier(cfg.host_tier, factory.perf_model()):
-            factory = replace(factory, host_fraction=cfg.host_fraction)
+        # A bad model or GPU name fails here, before Ray starts.
+        factory = EngineFactory.for_config(cfg, responder=self.responder, pending_holds=True)
+        perf = factory.perf_model()
         tracing.setup("agentrt-driver")
         self._connect()
-        self._scheduler = SchedulerActor.remote(
-            cfg.queue, cfg.router, cfg.dispatch_window, cfg.record_decisions,
-            queue_options=cfg.queue_options, router_options=cfg.router_options,
-            stealing=StealConfig(**cfg.steal_options) if cfg.stealing else None,
-            cost=factory.perf_model())
+        self.clock = clock = RunClock(time.time(), cfg.time_scale)
+        self._scheduler = SchedulerActor.remote(cfg.control_settings(), clock, perf)
         placement = self._placement()
         self._workers = [
-            WorkerActor.options(**placement).remote(
-                f"w{i}", factory, cfg.time_scale, self._scheduler, cfg.duration_min_samples)
+            WorkerActor.options(**placement).remote(f"w{i}", factory, clock, self._scheduler)
             for i in range(cfg.workers)]
-        ids = ray.get([w.start.remote() for w in self._workers], timeout=120)
+        infos = ray.get([w.start.remote() for w in self._workers], timeout=120)
         # One call, so workers join in order (the router breaks ties by that order).
-        ray.get(self._scheduler.register_workers.remote(list(zip(ids, self._workers))),
+        ray.get(self._scheduler.register_workers.remote(list(zip(infos, self._workers))),
                 timeout=60)
         prices = {m: (p.input_per_m, p.output_per_m) for m, p in cfg.prices.items()}
         planning = self.planning.to_plain()
         self._runners = [
             ProgramRunner.remote(self._scheduler, cfg.model, list(self.planning.served),
-                                 cfg.block_size, prices, planning)
+                                 cfg.block_size, prices, planning, clock)
             for _ in range(cfg.runners)]
         # Wait until the runners are up, so the first programs do not pay their start.
         ray.get([r.leftover_spans.remote() for r in self._runners], timeout=120)
@@ -161,7 +153,7 @@ class Runtime:
         scaled by `time_scale` like the engines, so the run is the trace's simulation
         on the real runtime."""
         scale = self.config.time_scale
-        programs = [trace_program(spec, time_scale=scale) for spec in specs]
+        programs = [trace_program(spec) for spec in specs]
         ids = [spec.program_id for spec in specs]
         _check_unique(ids)
         self._require_started()
@@ -179,12 +171,17 @@ class Runtime:
             served_model=cfg.model, stand_ins=cfg.stand_ins, gpu=cfg.gpu, tp=cfg.tp,
             time_scale=cfg.time_scale, seed=cfg.seed)
 
+    def decisions(self) -> list[Decision]:
+        """Every decision the core made so far, in order (`runtime.core.decisions`);
+        empty unless the runtime records decisions (`record_decisions=True`)."""
+        self._require_started()
+        rows = ray.get(self._scheduler.decisions.remote(), timeout=60)
+        return [getattr(records, kind)(*fields) for kind, fields in rows]
+
     def dispatch_log(self) -> list[Dispatch]:
         """Every (worker, request) the scheduler dispatched so far, in order; empty
         unless the runtime records decisions (`record_decisions=True`)."""
-        self._require_started()
-        pairs = ray.get(self._scheduler.dispatch_log.remote(), timeout=60)
-        return [Dispatch(*pair) for pair in pairs]
+        return [d for d in self.decisions() if type(d) is Dispatch]
 
     def scheduler_counters(self) -> dict[str, int]:
         """The scheduler's counts so far: calls submitted, dispatched, completed, queued,

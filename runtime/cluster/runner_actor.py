@@ -3,8 +3,8 @@
 A runner runs many programs concurrently on its event loop; step bodies that are plain
 functions run in threads. LLM calls go to the scheduler actor; tools run here, under
 toolmgr. Finished spans travel back with each program's result. Each tool call's
-measured duration and each program's end go to the scheduler for the workers' duration
-models and TTL policies (`runtime.cluster.retention`), without waiting for a reply.
+measured duration goes to the scheduler for the cluster's duration model, and each
+program's start and end, so that every policy and worker drops it when it is over.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import ray
 
 from agentrt.runtime import tracing, wire
-from agentrt.runtime.cluster.retention import ProgramEnded, ToolTiming
+from agentrt.runtime.cluster.clock import RunClock
 from agentrt.runtime.runner.choices import PlanningSettings
 from agentrt.runtime.core.budget import Price
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
@@ -26,42 +26,50 @@ from agentrt.toolmgr import ToolManager, ToolRegistry
 
 
 class ActorBackend:
-    """The ChatBackend that talks to the scheduler actor."""
+    """The ChatBackend that talks to the scheduler actor. Every call is numbered, so
+    the scheduler takes this runner's calls in the order they were made (a tool's
+    timing before the next turn it enables, a step's end after its last call)."""
 
     def __init__(self, scheduler: Any) -> None:
         self._scheduler = scheduler
-        # Calls are numbered so the scheduler takes them in the order they were made.
         self._caller = uuid.uuid4().hex
         self._calls = itertools.count()
 
+    def _seq(self) -> tuple[str, int]:
+        return self._caller, next(self._calls)
+
+    async def program_started(self, program_id: str) -> None:
+        await self._scheduler.program_started.remote(program_id, *self._seq())
+
+    async def program_finished(self, program_id: str) -> None:
+        await self._scheduler.program_ended.remote(program_id, *self._seq())
+
     async def chat(self, request: LLMRequest) -> RequestDone:
-        ref = self._scheduler.chat.remote(wire.encode(request), self._caller,
-                                          next(self._calls))
+        ref = self._scheduler.chat.remote(wire.encode(request), *self._seq())
         return wire.decode(await ref)
 
     async def chat_forks(self, requests: list[LLMRequest]) -> list[RequestDone]:
         ref = self._scheduler.chat_forks.remote([wire.encode(r) for r in requests],
-                                                self._caller, next(self._calls))
+                                                *self._seq())
         return [wire.decode(done) for done in await ref]
 
     async def abort(self, request_id: str) -> None:
-        await self._scheduler.abort.remote(request_id)
+        await self._scheduler.abort.remote(request_id, *self._seq())
 
     async def release_session(self, session_id: str) -> None:
-        await self._scheduler.release_session.remote(session_id)
+        await self._scheduler.release_session.remote(session_id, *self._seq())
 
-    def tool_finished(self, tool: str, seconds: float, prior_s: float | None) -> None:
-        self._scheduler.learn.remote(wire.encode(ToolTiming(tool, seconds, prior_s)))
-
-    def program_finished(self, program_id: str, llm_calls: int) -> None:
-        self._scheduler.learn.remote(wire.encode(ProgramEnded(program_id, llm_calls)))
+    def tool_finished(self, session_id: str, tool: str, seconds: float,
+                      prior_s: float | None) -> None:
+        self._scheduler.tool_finished.remote(session_id, tool, seconds, prior_s, *self._seq())
 
 
 @ray.remote(num_cpus=0, max_concurrency=10_000)
 class ProgramRunner:
     def __init__(self, scheduler: Any, default_model: str, served_models: list[str],
                  block_size: int, prices: dict[str, tuple[float, float]],
-                 planning: dict[str, Any] | None = None) -> None:
+                 planning: dict[str, Any] | None = None,
+                 clock: RunClock | None = None) -> None:
         tracing.setup("agentrt-runner")
         self._backend = ActorBackend(scheduler)
         self._tools = ToolManager(ToolRegistry())
@@ -71,6 +79,7 @@ class ProgramRunner:
         self._block_size = block_size
         self._prices = {m: Price(*p) for m, p in prices.items()}
         self._planning = PlanningSettings.from_plain(planning) if planning else None
+        self._clock = clock if clock is not None else RunClock(time.time())
 
     async def run_program(self, program: Any, args: tuple, kwargs: dict, program_id: str,
                           arrival: float, parent: dict[str, str]) -> bytes:
@@ -79,8 +88,8 @@ class ProgramRunner:
             backend=self._backend, tools=self._tools, tokenizer=self._tokenizer,
             default_model=self._model, served_models=self._served,
             block_size=self._block_size, prices=self._prices, clock=time.time,
-            parent=parent, planning=self._planning)
-        self._backend.program_finished(program_id, result.llm_calls)
+            parent=parent, planning=self._planning, time_scale=self._clock.scale,
+            to_wall=self._clock.to_wall)
         result.spans = tracing.drain(tracing.trace_id_of(parent))
         return wire.encode(result)
 

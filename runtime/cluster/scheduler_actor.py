@@ -1,209 +1,237 @@
-"""The scheduler actor: the core `Scheduler` driven by Ray messages on the real clock.
+"""The scheduler actor: the cluster control driven by Ray messages on the run clock.
 
-    runner ──chat(req)──▶ SchedulerActor ──submit([req])──▶ WorkerActor
-    runner ◀──RequestDone── SchedulerActor ◀──report(events, stats)── WorkerActor
+    runner ──chat / tool_finished / release_session / program_*──▶ SchedulerActor
+    runner ◀──RequestDone (with the TTL decision's PinNote)────────  │ ClusterControl
+                                                                      ▼ ActorTransport
+    WorkerActor ──report(events, stats)──▶ SchedulerActor ──apply(batch)──▶ WorkerActor
 
-Every decision is the core's; this actor only keeps one future per call in flight and
-moves wire-encoded messages. Its methods run on one event loop, so the core is never
-entered concurrently. Ray may start an async actor's calls out of order, so each
-runner numbers its calls and `chat` hands them to the core in that order: steps that
-call at the same instant are routed in the order they called, as in the simulator.
-
-It also relays retention facts (tool timings, program ends) from runners to workers:
-each worker gets those it has not had yet with its next `submit` (`FeedLog`, see
-`runtime.cluster.retention`).
-
-With stealing on, workers short of work steal calls still queued here after the events
-that can submit work (a new call, a finished one), as in the simulator, and the sessions
-that left a worker are released there (their KV sent along with the thief's calls when
-stealing transfers it). (Preemption, which recalls calls already on a worker, is
-simulator-only: an abort and the call's next dispatch could reach the worker out of
-order.)
+Every decision is the control's; this actor only keeps one future per call in flight,
+moves wire-encoded messages, and converts clocks (runners measure wall seconds; the
+core thinks in run seconds, see `RunClock`). Its methods run on one event loop, so the
+control is never entered concurrently, and each method is one control batch. Ray may
+start an async actor's calls out of order, so each runner numbers its calls and they
+are handed to the control in that order (`CallerOrder`): steps that call at the same
+instant are routed in the order they called, as in the simulator.
 """
 from __future__ import annotations
 
 import asyncio
-import time
+import math
 from typing import Any, Callable
 
 import ray
 
 from agentrt.runtime import wire
-from agentrt.runtime.cluster.retention import FeedLog
-from agentrt.runtime.core.messages import RequestDone
-from agentrt.runtime.core.scheduler import Scheduler
-from agentrt.runtime.core.stealing import StealConfig
-from agentrt.runtime.engines.simulated.perf_model import PerfModel
+from agentrt.runtime.cluster import commands as cmd
+from agentrt.runtime.cluster.clock import RunClock
+from agentrt.runtime.cluster.ordering import CallerOrder
+from agentrt.runtime.core.control import ClusterControl, ControlSettings
+from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.stealing import SessionMove
 
 
-class CallerOrder:
-    """Lets each caller's calls through in the order of their sequence numbers
-    (0, 1, 2, ... per caller), parking any that arrive early. Every call let through
-    must report `done`, and every number must arrive (Ray delivers each call; runners
-    stop calls with `abort`, never by cancelling them)."""
+class ActorTransport:
+    """The control's `Transport` over Ray: each worker's commands from one control call
+    go out as one batch (`WorkerActor.apply`), numbered per worker so the worker
+    applies batches in the order they were decided."""
 
-    def __init__(self) -> None:
-        self._next: dict[str, int] = {}
-        self._parked: dict[tuple[str, int], asyncio.Future] = {}
+    def __init__(self, on_wake: Callable[[float], None]) -> None:
+        self.handles: dict[str, Any] = {}
+        self._pending: dict[str, list] = {}
+        self._seq: dict[str, int] = {}
+        self._on_wake = on_wake
 
-    async def turn(self, caller: str, seq: int) -> None:
-        """Return once every earlier call of `caller` has been let through."""
-        if self._next.get(caller, 0) != seq:
-            future = asyncio.get_running_loop().create_future()
-            self._parked[(caller, seq)] = future
-            await future
+    def _to(self, worker_id: str, command: Any) -> None:
+        self._pending.setdefault(worker_id, []).append(command)
 
-    def done(self, caller: str, seq: int) -> None:
-        """Call `seq` of `caller` is through: let the next one go."""
-        self._next[caller] = seq + 1
-        future = self._parked.pop((caller, seq + 1), None)
-        if future is not None:
-            future.set_result(None)
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for worker_id, commands in pending.items():
+            handle = self.handles.get(worker_id)
+            if handle is None:
+                continue
+            seq = self._seq.get(worker_id, 0)
+            self._seq[worker_id] = seq + 1
+            handle.apply.remote(seq, wire.encode(cmd.Batch(commands)))
+
+    def send(self, worker_id: str, requests: list[LLMRequest]) -> None:
+        self._to(worker_id, cmd.Send(list(requests)))
+
+    def abort(self, worker_id: str, request_id: str) -> None:
+        self._to(worker_id, cmd.Abort(request_id))
+
+    def release(self, worker_id: str, session_id: str) -> None:
+        self._to(worker_id, cmd.Release(session_id))
+
+    def retain(self, worker_id, session_id, prefix, decision, program_id) -> None:
+        self._to(worker_id, cmd.Retain(session_id, prefix, decision, program_id))
+
+    def prefetch(self, worker_id, session_id, prefix) -> None:
+        self._to(worker_id, cmd.Prefetch(session_id, prefix))
+
+    def pause_hint(self, worker_id, session_id, prefix, hint) -> None:
+        self._to(worker_id, cmd.PauseHintCmd(session_id, prefix, hint))
+
+    def resume_hint(self, worker_id, session_id, prefix) -> None:
+        self._to(worker_id, cmd.ResumeHintCmd(session_id, prefix))
+
+    def move(self, move: SessionMove) -> None:
+        if move.prefix is None:  # recomputed at the thief
+            self._to(move.src, cmd.Release(move.session_id))
+            return
+        self._to(move.dst, cmd.Expect(move.session_id))
+        self._to(move.src, cmd.HandOver(move.session_id, move.prefix, move.dst, move.link))
+
+    def wake_at(self, time: float) -> None:
+        self._on_wake(time)
 
 
 @ray.remote(num_cpus=0, max_concurrency=100_000)
 class SchedulerActor:
-    def __init__(self, queue: str, router: str, dispatch_window: int,
-                 record: bool = False, *, queue_options: dict | None = None,
-                 router_options: dict | None = None, stealing: StealConfig | None = None,
-                 cost: PerfModel | None = None) -> None:
-        """`stealing`: work stealing with these marks (None: off); `cost`: the
-        workers' performance model, which prices moving a session's KV."""
-        self.core = Scheduler(queue=queue, router=router, dispatch_window=dispatch_window,
-                              record=record, queue_options=queue_options or {},
-                              router_options=router_options or {}, stealing=stealing,
-                              cost=cost)
-        self._stealing = stealing is not None
-        self.moves = 0  # sessions released on a worker because their calls were stolen
-        self._workers: dict[str, Any] = {}
+    def __init__(self, settings: ControlSettings, clock: RunClock, cost: Any = None) -> None:
+        """`cost`: the workers' performance model, which prices moving and rebuilding
+        a session's KV."""
+        self.clock = clock
+        self.transport = ActorTransport(self._wake_at)
+        self.control = ClusterControl(settings, self.transport, cost)
         self._futures: dict[str, asyncio.Future] = {}
         self._order = CallerOrder()
-        self._busy_time = 0.0
-        self._feed = FeedLog()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
 
-    async def register_workers(self, workers: list[tuple[str, Any]]) -> None:
-        """Add workers in the given order: the order the router breaks ties by."""
-        for worker_id, handle in workers:
-            self.core.add_worker(worker_id)
-            self._workers[worker_id] = handle
-            self._feed.add_worker(worker_id)
+    async def register_workers(self, workers: list[tuple[bytes, Any]]) -> list[str]:
+        """Add workers (wire-encoded EngineInfo, handle) in the given order: the order
+        the router breaks ties by. Every worker learns its peers (for KV hand-overs)."""
+        now = self.clock.now()
+        for info_bytes, handle in workers:
+            info = wire.decode(info_bytes)
+            self.control.add_worker(info, now)
+            self.transport.handles[info.worker_id] = handle
+        peers = dict(self.transport.handles)
+        await asyncio.gather(*(h.set_peers.remote(peers) for h in peers.values()))
+        return list(peers)
 
-    async def learn(self, fact: bytes) -> None:
-        """A wire-encoded retention fact (`ToolTiming`, `ProgramEnded`) for the
-        workers' duration models and TTL policies."""
-        self._feed.append(fact)
+    # -- runners -------------------------------------------------------------------
+    async def program_started(self, program_id: str, caller: str = "", seq: int = 0) -> None:
+        await self._in_turn(caller, seq, lambda now: self.control.program_started(
+            program_id, now))
+
+    async def program_ended(self, program_id: str, caller: str = "", seq: int = 0) -> None:
+        await self._in_turn(caller, seq, lambda now: self.control.program_ended(
+            program_id, now))
 
     async def chat(self, request_bytes: bytes, caller: str = "", seq: int = 0) -> bytes:
         """Submit call number `seq` of `caller` (after its earlier ones); returns the
-        wire-encoded RequestDone. Callers without an order may leave both out."""
+        wire-encoded RequestDone."""
         future = asyncio.get_running_loop().create_future()
 
-        def submit() -> str:
-            request = wire.decode(request_bytes)
+        def submit(now: float) -> None:
+            request = self._received(wire.decode(request_bytes))
             self._futures[request.request_id] = future
-            return self.core.submit(request, time.time())
+            self.control.submit(request, now)
 
-        await self._submit_in_turn(caller, seq, submit)
+        await self._in_turn(caller, seq, submit)
         done: RequestDone = await future
         return wire.encode(done)
 
     async def chat_forks(self, requests: list[bytes], caller: str = "",
                          seq: int = 0) -> list[bytes]:
         """Submit parallel samples of one step as a fork group (one worker, sent
-        together, see `Scheduler.submit_forks`), as call `seq` of `caller`; returns
-        their wire-encoded RequestDones in the order given, once all are done."""
+        together, see `Scheduler.submit_forks`); their wire-encoded RequestDones in the
+        order given, once all are done."""
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future] = []
 
-        def submit() -> str:
-            group = [wire.decode(data) for data in requests]
+        def submit(now: float) -> None:
+            group = [self._received(wire.decode(data)) for data in requests]
             for request in group:
                 futures.append(loop.create_future())
                 self._futures[request.request_id] = futures[-1]
-            return self.core.submit_forks(group, time.time())
+            self.control.submit_forks(group, now)
 
-        await self._submit_in_turn(caller, seq, submit)
+        await self._in_turn(caller, seq, submit)
         return [wire.encode(done) for done in await asyncio.gather(*futures)]
 
-    async def _submit_in_turn(self, caller: str, seq: int, submit: Callable[[], str]) -> None:
-        """Run `submit` (which queues calls and returns their worker) as call `seq` of
-        `caller`, after its earlier ones, then send the worker what it can take and
-        let idle workers steal."""
+    async def abort(self, request_id: str, caller: str = "", seq: int = 0) -> None:
+        future = self._futures.pop(request_id, None)
+        if future is not None and not future.done():
+            future.cancel()
+        await self._in_turn(caller, seq, lambda now: self.control.abort(request_id, now))
+
+    async def release_session(self, session_id: str, caller: str = "", seq: int = 0) -> None:
+        await self._in_turn(caller, seq, lambda now: self.control.session_ended(
+            session_id, now))
+
+    async def tool_finished(self, session_id: str, tool: str, seconds: float,
+                            prior_s: float | None, caller: str = "", seq: int = 0) -> None:
+        """A tool call ran `seconds` (run seconds; `prior_s` likewise)."""
+        await self._in_turn(caller, seq, lambda now: self.control.tool_finished(
+            session_id, tool, seconds, now, prior_s))
+
+    # -- workers -------------------------------------------------------------------
+    async def report(self, worker_id: str, events: list[bytes], stats: bytes) -> None:
+        now = self.clock.now()
+        with self.control.batch(now):
+            self.control.on_step(worker_id, [wire.decode(e) for e in events],
+                                 wire.decode(stats), now, self._resolve)
+        self.transport.flush()
+
+    # -- reading -------------------------------------------------------------------
+    async def summary(self) -> dict[str, Any]:
+        c, control = self.control.scheduler.counters, self.control
+        return {"submitted": c.submitted, "dispatched": c.dispatched,
+                "completed": c.completed, "queued": control.scheduler.num_queued,
+                "inflight": control.scheduler.num_inflight, "stolen": c.stolen,
+                "moves": control.moves, "pin_decisions": dict(control.retention.decided),
+                "prefetches": control.retention.prefetches}
+
+    async def decisions(self) -> list[tuple[str, list]]:
+        """The control's decisions so far, as (record type, fields) pairs; empty
+        unless recording."""
+        return [(type(d).__name__, list(d)) for d in self.control.scheduler.decisions]
+
+    # -- internals -----------------------------------------------------------------
+    async def _in_turn(self, caller: str, seq: int, act: Callable[[float], None]) -> None:
+        """Run `act(now)` as call `seq` of `caller`, after its earlier ones, as one
+        control batch; then send the workers what was decided."""
         if caller:
             await self._order.turn(caller, seq)
         try:
-            worker_id = submit()
-            self._pump(worker_id)
-            self._balance()
+            now = self.clock.now()
+            with self.control.batch(now):
+                act(now)
+            self.transport.flush()
         finally:
             if caller:
                 self._order.done(caller, seq)
 
-    async def report(self, worker_id: str, events: list[bytes], stats: bytes) -> None:
-        now = time.time()
-        self.core.on_stats(worker_id, wire.decode(stats))
-        finished = False
-        for data in events:
-            event = wire.decode(data)
-            self.core.on_event(event, now)
-            if isinstance(event, RequestDone):
-                finished = True
-                future = self._futures.pop(event.request_id, None)
-                if future is not None and not future.done():
-                    future.set_result(event)
-        self._pump(worker_id)
-        if finished:
-            self._balance()
+    def _received(self, request: LLMRequest) -> LLMRequest:
+        """A runner's call, with its program's arrival moved to the run clock."""
+        request.program_arrival = self.clock.to_run(request.program_arrival)
+        return request
 
-    async def abort(self, request_id: str) -> None:
-        future = self._futures.pop(request_id, None)
+    def _resolve(self, done: RequestDone) -> None:
+        future = self._futures.pop(done.request_id, None)
         if future is not None and not future.done():
-            future.cancel()
-        worker_id = self.core.abort(request_id)
-        if worker_id is not None:
-            self._workers[worker_id].abort.remote(request_id)
+            future.set_result(done)
 
-    async def release_session(self, session_id: str) -> None:
-        worker_id = self.core.forget_session(session_id)
-        if worker_id is not None:
-            self._workers[worker_id].release.remote(session_id)
+    def _wake_at(self, at: float) -> None:
+        """The control wants `on_timer` at run time `at`."""
+        if at >= self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self.clock.to_wall(at) - self.clock.to_wall(self.clock.now()))
+        self._timer_at = at
+        self._timer = loop.call_later(delay, self._on_timer)
 
-    async def summary(self) -> dict[str, Any]:
-        c = self.core.counters
-        return {"submitted": c.submitted, "dispatched": c.dispatched,
-                "completed": c.completed, "queued": self.core.num_queued,
-                "inflight": self.core.num_inflight, "stolen": c.stolen,
-                "moves": self.moves}
-
-    async def dispatch_log(self) -> list[tuple[str, str]]:
-        """The core's decisions so far as plain (worker id, request id) pairs; empty
-        unless constructed with `record`."""
-        return [tuple(d) for d in self.core.dispatch_log]
-
-    def _balance(self) -> None:
-        """After an event that can submit work: workers short of work steal."""
-        if self._stealing:
-            for worker_id in self.core.thieves():
-                self._pump(worker_id)
-
-    def _pump(self, worker_id: str) -> None:
-        requests = self.core.take(worker_id, time.time())
-        transfers = self._move_sessions() if self._stealing else []
-        if requests or transfers:
-            self._workers[worker_id].submit.remote([wire.encode(r) for r in requests],
-                                                   self._feed.take(worker_id), transfers)
-
-    def _move_sessions(self) -> list[tuple[str, Any, int, str]]:
-        """Sessions the last `take` stole away: released at their source. Those whose
-        KV travels (kv_move="transfer") go to the thief with its calls, so the copy
-        lands before the calls run: (session, `TokenChain.to_wire()` of the prefix,
-        blocks, link), the blocks being the core's estimate of what the source held."""
-        transfers = []
-        for move in self.core.take_moves():
-            self.moves += 1
-            if move.prefix is not None:
-                blocks = move.kv_tokens // move.prefix.block_size
-                transfers.append((move.session_id, move.prefix.to_wire(), blocks,
-                                  move.link))
-            self._workers[move.src].release.remote(move.session_id)
-        return transfers
+    def _on_timer(self) -> None:
+        self._timer, self._timer_at = None, math.inf
+        now = self.clock.now()
+        with self.control.batch(now):
+            self.control.on_timer(now)
+        self.transport.flush()
+        following = self.control.next_timer()
+        if math.isfinite(following):
+            self._wake_at(following)

@@ -50,6 +50,17 @@ class LLMRequest:
     output_tokens_hint: int | None = None
     # True when the caller knows this is the program's last LLM call (no pin after it).
     last_call: bool = False
+    # True when no LLM call of this session follows this one (its step ends with it).
+    last_turn: bool = False
+    # The program's agent type (its @program name, or a trace's `agent`).
+    agent: str = ""
+    # Tokens of the conversation before this call's new input, when the caller counts
+    # them (trace replay); None: the core counts the session's last prompt and reply.
+    context_before: int | None = None
+    # Counted calls (trace replay) know what the reply does: the tool it calls, and how
+    # long that tool runs (read only by offline oracles such as Belady eviction).
+    tool_hint: str | None = None
+    tool_hint_s: float | None = None
     # A parallel sample (fork) of another request with the same prompt: the engine
     # admits it once that request has prefilled, so the prompt's KV is computed once
     # and shared (see runtime.engines.scheduler).
@@ -106,20 +117,23 @@ class RequestDone:
     first_token_at: float = 0.0
     preemptions: int = 0
     recomputed_tokens: int = 0
-    # What the worker did with the session's KV when this reply ended in a tool call
-    # (Ray runtime; None otherwise).
+    # When the scheduler got the call (the core's clock; set by the core).
+    queued_at: float = 0.0
+    # The core's TTL decision for the session when this reply ended in a tool call
+    # (None otherwise, or without retention).
     kv_pin: PinNote | None = None
 
 
 @dataclass(slots=True)
 class PinNote:
     """A TTL decision for the session of a reply that ended in a call to `tool`, as
-    the trace shows it. Times are model-clock seconds (wall seconds / time_scale):
-    `ttl_s` is how long the KV is kept (until - now; 0 for offload and drop, inf for
-    a pin until the next turn); `predicted_s` is the tool's median duration under the
-    duration model (`duration_source`, from `duration_samples` observed calls).
-    `blocks`/`status`: what the pin mechanism held (`kvcache.holds.HoldStatus`, "" when
-    nothing was to be held). `decided_at`: the engine's clock."""
+    the trace shows it. Times are run-clock seconds (model seconds: wall seconds /
+    time_scale on Ray): `ttl_s` is how long the KV is kept (until - now; 0 for offload
+    and drop, inf for a pin until the next turn); `predicted_s` is the tool's median
+    duration under the duration model (`duration_source`, from `duration_samples`
+    observed calls). `blocks`: the full blocks of the session's context the decision
+    holds or moves to host memory (0 for a drop); `worker_id`: the worker told to carry
+    it out; `decided_at`: when."""
 
     tool: str
     action: str
@@ -129,7 +143,7 @@ class PinNote:
     duration_samples: int
     predicted_s: float
     blocks: int = 0
-    status: str = ""
+    worker_id: str = ""
     decided_at: float = 0.0
 
 
@@ -179,6 +193,10 @@ class EngineStats:
     prefix_miss_tokens: int
     busy_time: float
     steps: int
+    # The running batch now: one decode iteration's time (what a host swap can hide
+    # behind) and its context tokens (what a recompute or swap stalls).
+    decode_step_s: float = 0.0
+    running_context_tokens: int = 0
 
     @property
     def kv_free_blocks(self) -> int:

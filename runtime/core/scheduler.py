@@ -15,9 +15,9 @@ scheduler actor, the discrete-event simulator) call it in the same pattern:
                                 sessions that left a worker (release them there)
     program_finished(pid, now)  the program is over (also inferred from `last_call`)
 
-With `record=True` every dispatch is appended to `dispatch_log` as a
-`Dispatch(worker_id, request_id)`, in dispatch order: the decisions themselves, which
-tests compare across drivers and runs.
+With `record=True` every decision is appended to `decisions` (`runtime.core.decisions`:
+dispatches, steals, preemptions; the cluster control adds its own), in the order made:
+what tests compare across drivers and runs. `dispatch_log` is the dispatches alone.
 
 `take` sends a worker at most `dispatch_window` calls beyond what it is running, so
 that the order of everything else is still decided here, program-wide, and a worker
@@ -30,6 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple, Sequence
 
+from agentrt.runtime.core import decisions as log
+from agentrt.runtime.core.decisions import Decision, Dispatch
 from agentrt.runtime.core.messages import EngineEvent, EngineStats, Evicted, LLMRequest, RequestDone
 from agentrt.runtime.core.placement import Placements
 from agentrt.runtime.core.queueing.policy import InFlight, QueuePolicy, execution_time
@@ -38,13 +40,6 @@ from agentrt.runtime.core.routing.registry import ClusterView, CostModel, FlatCo
 from agentrt.runtime.core.stealing import SessionMove, StealConfig, WorkStealing
 
 CALL_TIME_EWMA = 0.1  # weight of the newest call in a worker's mean call time
-
-
-class Dispatch(NamedTuple):
-    """One scheduling decision: `request_id` was sent to `worker_id`."""
-
-    worker_id: str
-    request_id: str
 
 
 class Preemption(NamedTuple):
@@ -87,7 +82,7 @@ class Scheduler:
                           is not QueuePolicy.choose_preemption)
         self.counters = SchedulerCounters()
         self.record = record
-        self.dispatch_log: list[Dispatch] = []  # filled only when `record` is on
+        self.decisions: list[Decision] = []  # filled only when `record` is on
 
     # -- workers -------------------------------------------------------------------
     def add_worker(self, worker_id: str) -> None:
@@ -174,8 +169,13 @@ class Scheduler:
                     out.append(member)
         self.counters.dispatched += len(out)
         if self.record:
-            self.dispatch_log.extend(Dispatch(worker_id, r.request_id) for r in out)
+            self.decisions.extend(Dispatch(worker_id, r.request_id) for r in out)
         return out
+
+    @property
+    def dispatch_log(self) -> list[Dispatch]:
+        """The dispatches among the recorded decisions, in order."""
+        return [d for d in self.decisions if type(d) is Dispatch]
 
     def preempt(self, worker_id: str, now: float) -> list[Preemption]:
         """Calls the policy recalls from `worker_id` so that the head of its queue can
@@ -194,6 +194,8 @@ class Scheduler:
         self.policy.on_requeue(placed.request, now, now - placed.dispatched_at)
         self.placements.recall(worker_id, choice.request_id, now)
         self.counters.preempted += 1
+        if self.record:
+            self.decisions.append(log.Preempted(worker_id, choice.request_id, choice.reason))
         return [Preemption(worker_id, choice.request_id, choice.reason)]
 
     def thieves(self) -> list[str]:
@@ -219,11 +221,14 @@ class Scheduler:
         if load is not None:
             load.stats = stats
 
-    def on_event(self, event: EngineEvent, now: float) -> None:
+    def on_event(self, event: EngineEvent, now: float) -> LLMRequest | None:
+        """Account for an engine event. For a RequestDone of a call placed here,
+        returns that call's request (else None)."""
         if isinstance(event, RequestDone):
-            self._finish(event, now)
-        elif isinstance(event, Evicted):
+            return self._finish(event, now)
+        if isinstance(event, Evicted):
             self._evicted(event)
+        return None
 
     def abort(self, request_id: str) -> str | None:
         """Forget a call. Returns the worker it was in flight on (the driver must abort
@@ -265,10 +270,10 @@ class Scheduler:
         self.counters.submitted += 1
         self.policy.on_submit(request, now)
 
-    def _finish(self, done: RequestDone, now: float) -> None:
+    def _finish(self, done: RequestDone, now: float) -> LLMRequest | None:
         placed = self.placements.finish(done)
         if placed is None:
-            return
+            return None
         self.counters.completed += 1
         load = self.view.workers[done.worker_id]
         ran = execution_time(done, placed.dispatched_at)
@@ -282,6 +287,7 @@ class Scheduler:
                 self.placements.queues[p.worker_id].rekey(p.request.request_id, now)
         if placed.request.last_call:
             self.program_finished(done.program_id, now)
+        return placed.request
 
     def _evicted(self, event: Evicted) -> None:
         view = self.view
@@ -303,8 +309,13 @@ class Scheduler:
         for steal in chosen:
             request = steal.request
             calls.move(calls.by_id[request.request_id], thief_id, now, keep_kv)
+            if self.record:
+                self.decisions.append(log.Steal(thief_id, victim_id, request.request_id))
             if steal.kv_tokens:
                 self._moves.append(SessionMove(
                     request.session_id, victim_id, thief_id, steal.kv_tokens,
                     request.prefix if keep_kv else None, link))
+                if self.record:
+                    self.decisions.append(log.Moved(request.session_id, victim_id, thief_id,
+                                                    link if keep_kv else "recompute"))
         self.counters.stolen += len(chosen)

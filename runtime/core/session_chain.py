@@ -55,3 +55,14 @@ class SessionChain:
             self.chain.extend_tokens(done.output_token_ids)
         else:
             self.chain.extend_synthetic(done.output_synthetic_key, done.output_tokens)
+
+
+def reply_chain(prompt: TokenChain, done: RequestDone) -> TokenChain:
+    """A session's context after a call: its prompt, then the reply (the engine's token
+    ids, or its synthetic run), as `SessionChain.add_output` grows it. A new chain."""
+    chain = prompt.copy()
+    if done.output_token_ids is not None:
+        chain.extend_tokens(done.output_token_ids)
+    else:
+        chain.extend_synthetic(done.output_synthetic_key, done.output_tokens)
+    return chain

@@ -1,14 +1,13 @@
-"""Builds a worker's engine from names: what the Ray worker actors and the simulator
-both call, so that they run identical engines."""
+"""Builds a worker's simulated engine from the cluster settings: what the Ray worker
+actors and the simulator both call, so that they run identical engines."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from agentrt.runtime.core.retention import make_ttl_policy
+from agentrt.runtime.engines.simulated.engine import SimulatedEngine
 from agentrt.runtime.engines.simulated.perf_model import PerfModel
 from agentrt.runtime.engines.simulated.responder import Responder
-from agentrt.runtime.engines.simulated.engine import SimulatedEngine
-
 
 # A context length at which host tier "auto" compares reload with recompute.
 HOST_TIER_PROBE_TOKENS = 8192
@@ -42,6 +41,22 @@ class EngineFactory:
     """Eviction policy over free cached blocks (kvcache.eviction registry)."""
     host_fraction: float = 0.0
     """Share of the server's host memory given to a KV host tier (0: no tier)."""
+    pending_holds: bool = False
+    """Hold a finished tool-calling session's blocks until its TTL decision arrives
+    (the Ray runtime, whose core runs in another process)."""
+
+    @classmethod
+    def for_config(cls, cfg, perf: PerfModel | None = None, *,
+                   responder: Responder | None = None,
+                   pending_holds: bool = False) -> EngineFactory:
+        """The factory for a `ClusterSettings` (RuntimeConfig or SimConfig)."""
+        perf = perf if perf is not None else PerfModel(cfg.model, cfg.gpu, cfg.tp)
+        host = cfg.host_fraction if wants_host_tier(cfg.host_tier, perf) else 0.0
+        return cls(model=cfg.model, gpu=cfg.gpu, tp=cfg.tp, responder=responder,
+                   block_size=cfg.block_size, max_num_seqs=cfg.max_num_seqs,
+                   max_batched_tokens=cfg.max_batched_tokens, kv_blocks=cfg.kv_blocks,
+                   seed=cfg.seed, ttl=cfg.ttl, eviction=cfg.eviction, host_fraction=host,
+                   pending_holds=pending_holds and cfg.ttl is not None)
 
     def perf_model(self) -> PerfModel:
         return PerfModel(self.model, self.gpu, self.tp)
@@ -64,4 +79,4 @@ class EngineFactory:
             worker_id, perf, self.responder, block_size=self.block_size,
             max_num_seqs=self.max_num_seqs, max_batched_tokens=self.max_batched_tokens,
             kv_blocks=self.kv_blocks, seed=self.seed, eviction=self.eviction,
-            host_blocks=host_blocks, **knobs)
+            host_blocks=host_blocks, pending_holds=self.pending_holds, **knobs)

@@ -47,7 +47,11 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
                           block_size: int, prices: dict[str, Price],
                           clock: Callable[[], float],
                           parent: dict[str, str] | None = None,
-                          planning: PlanningSettings | None = None) -> ProgramResult:
+                          planning: PlanningSettings | None = None,
+                          time_scale: float = 1.0,
+                          to_wall: Callable[[float], float] | None = None) -> ProgramResult:
+    """Run one program to its end and return its result. The backend hears of the
+    program's start first and of its end last, whatever its status."""
     graph = program.build(*args, **kwargs)
     options = program.options
     for tool in graph.tools():
@@ -57,12 +61,24 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
         program_id=program_id, name=program.name, tenant=options.tenant, arrival=arrival,
         ledger=BudgetLedger(options.budget_tokens, options.budget_usd, prices),
         default_model=default_model, served_models=served_models, block_size=block_size,
-        clock=clock)
+        clock=clock, time_scale=time_scale, to_wall=to_wall)
     admission = _admit(graph, state, options, planning)
     if admission is not None and not admission.admitted:
         result = _result(state, REJECTED, admission.reason, None, None, clock())
         result.success_estimate = admission.estimate
         return result
+    await backend.program_started(program_id)
+    try:
+        return await _run_program(graph, state, options, admission, backend, tools,
+                                  tokenizer, parent)
+    finally:
+        await asyncio.shield(backend.program_finished(program_id))
+
+
+async def _run_program(graph, state: RunningProgram, options, admission, backend,
+                       tools: ToolManager, tokenizer: SimpleTokenizer,
+                       parent: dict[str, str] | None) -> ProgramResult:
+    clock = state.clock
 
     async def run_node(node: StepNode, node_args: tuple, node_kwargs: dict) -> Any:
         state.steps_running.add(node.node_id)
@@ -81,7 +97,7 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
     token = otel_context.attach(tracing.extract(parent))
     try:
         status, error, failed, outcome = await _run_with_deadline(
-            run_graph(graph, run_node), options.deadline_s, arrival, clock)
+            run_graph(graph, run_node), options.deadline_s, state.arrival, clock)
     finally:
         otel_context.detach(token)
     result = _result(state, status, error, failed, outcome, clock())

@@ -33,7 +33,14 @@ from agentrt.toolmgr import ToolManager, ToolResult
 
 
 class ChatBackend(Protocol):
-    """Where LLM calls go: the scheduler, in whatever process it lives."""
+    """Where LLM calls go: the scheduler, in whatever process it lives. Calls of one
+    backend reach the scheduler in the order they are made."""
+
+    async def program_started(self, program_id: str) -> None: ...
+
+    async def program_finished(self, program_id: str) -> None:
+        """The program is over (any status): the scheduler releases what it holds."""
+        ...
 
     async def chat(self, request: LLMRequest) -> RequestDone: ...
 
@@ -46,9 +53,11 @@ class ChatBackend(Protocol):
 
     async def release_session(self, session_id: str) -> None: ...
 
-    def tool_finished(self, tool: str, seconds: float, prior_s: float | None) -> None:
-        """A tool call ran for `seconds` (wall); `prior_s`: the tool's declared prior
-        mean. A notification for the cluster's duration model: returns at once."""
+    def tool_finished(self, session_id: str, tool: str, seconds: float,
+                      prior_s: float | None) -> None:
+        """A tool call of the session ran for `seconds` (run seconds: wall seconds /
+        time scale); `prior_s`: the tool's declared prior mean, likewise. A
+        notification for the cluster's duration model: returns at once."""
         ...
 
 
@@ -65,6 +74,10 @@ class RunningProgram:
     served_models: tuple[str, ...]
     block_size: int
     clock: Callable[[], float]
+    time_scale: float = 1.0
+    """Wall seconds per run second: tool times go to the scheduler in run seconds."""
+    to_wall: Callable[[float], float] | None = None
+    """Run-clock seconds to the wall clock's epoch seconds (span timestamps)."""
     llm_calls: int = 0
     prompt_tokens: int = 0
     cached_tokens: int = 0
@@ -146,7 +159,9 @@ class RunnerStepContext:
 
     async def chat_tokens(self, input_tokens: int, output_tokens: int, *,
                           prefix_id: str | None = None, prefix_tokens: int = 0,
-                          model: str | None = None, last_call: bool = False) -> ChatReply:
+                          model: str | None = None, last_call: bool = False,
+                          last_turn: bool = False, tool: str | None = None,
+                          tool_s: float | None = None) -> ChatReply:
         """A counted LLM call, as a trace describes one: `input_tokens` more tokens of
         conversation, a reply of `output_tokens` (the engine's responder is told so, and
         it is the call's cap). The session's prompt grows exactly as the simulator's
@@ -156,7 +171,10 @@ class RunnerStepContext:
         `prefix_id`/`prefix_tokens` name a prefix shared with other sessions; they open
         the conversation, so only the session's first counted call may pass them
         (ValueError otherwise). `last_call` tells the scheduler no call of the program
-        follows. A step uses either `chat` or `chat_tokens`, not both."""
+        follows, `last_turn` that no call of this session does. `tool` is the tool the
+        reply calls (it comes back as the reply's tool call) and `tool_s` how long the
+        trace says it runs (for offline oracles only). A step uses either `chat` or
+        `chat_tokens`, not both."""
         if self._chain is None:
             self._chain = SessionChain(self.session_id, self._state.block_size, prefix_id,
                                        prefix_tokens)
@@ -166,15 +184,25 @@ class RunnerStepContext:
                              "chat_tokens call only")
         model = self._pick_model(model)
         chain = self._chain
+        before = chain.num_tokens
         prompt = chain.add_input(self._turn, input_tokens)
 
         def build(turn: int, allowed: int) -> LLMRequest:
             return self._request(turn, model, prompt, allowed,
-                                 output_tokens_hint=output_tokens, last_call=last_call)
+                                 output_tokens_hint=output_tokens, last_call=last_call,
+                                 last_turn=last_turn, context_before=before, tool_hint=tool,
+                                 tool_hint_s=tool_s)
 
         done = await self._exchange(model, prompt.num_tokens, output_tokens, build)
         chain.add_output(done)
         return _reply(done)
+
+    async def wait_tool(self, tool: str, seconds: float) -> None:
+        """A counted tool call, as a trace describes one: wait `seconds` of run time
+        (`seconds x time_scale` wall seconds) and tell the scheduler the tool took
+        exactly that."""
+        await asyncio.sleep(seconds * self._state.time_scale)
+        self._backend.tool_finished(self.session_id, tool, seconds, None)
 
     async def call_tool(self, call: dict[str, Any]) -> ToolResult:
         function = call.get("function") or {}
@@ -193,8 +221,10 @@ class RunnerStepContext:
             if not result.ok:
                 span.set_status(otel.Status(otel.StatusCode.ERROR, result.error or ""))
         if result.ok or result.duration_s > 0.0:  # it ran (not rejected before running)
-            spec = self._tools.registry.get(name).spec
-            self._backend.tool_finished(name, result.duration_s, spec.duration_prior_s)
+            spec, scale = self._tools.registry.get(name).spec, self._state.time_scale
+            prior = spec.duration_prior_s
+            self._backend.tool_finished(self.session_id, name, result.duration_s / scale,
+                                        None if prior is None else prior / scale)
         state = self._state
         state.tool_calls += 1
         state.tool_errors += 0 if result.ok else 1
@@ -254,7 +284,7 @@ class RunnerStepContext:
             request_id=request_id(self.session_id, turn),
             program_id=state.program_id, session_id=self.session_id, model=model,
             prefix=prompt, max_tokens=max_tokens, arrival=state.clock(),
-            program_arrival=state.arrival, tenant=state.tenant,
+            program_arrival=state.arrival, tenant=state.tenant, agent=state.name,
             trace_context=tracing.inject(), **fields)
 
     async def _send(self, request: LLMRequest) -> RequestDone:
@@ -270,7 +300,7 @@ class RunnerStepContext:
 
     def _record(self, span: otel.Span, request: LLMRequest, done: RequestDone) -> None:
         state = self._state
-        wait = max(0.0, done.first_scheduled_at - request.arrival)
+        wait = max(0.0, done.first_scheduled_at - done.queued_at)
         state.llm_calls += 1
         state.prompt_tokens += done.prompt_tokens
         state.cached_tokens += done.cached_tokens
@@ -292,23 +322,26 @@ class RunnerStepContext:
         if done.tool_calls:
             span.add_event("tool_calls", {"names": [c.name for c in done.tool_calls]})
         if done.kv_pin is not None:
-            _add_pin_event(span, done.kv_pin)
+            _add_pin_event(span, done.kv_pin, state.to_wall)
 
 
-def _add_pin_event(span: otel.Span, note: PinNote) -> None:
-    """The worker's TTL decision for the session while the tool runs, stamped when
-    the worker made it (model-clock seconds; see `PinNote`). A pin held until the next
-    turn has no `ttl_s` (JSON has no infinity) and `until_next_turn` true."""
+def _add_pin_event(span: otel.Span, note: PinNote,
+                   to_wall: Callable[[float], float] | None) -> None:
+    """The core's TTL decision for the session while the tool runs, stamped when it
+    was made (run seconds; see `PinNote`). A pin held until the next turn has no
+    `ttl_s` (JSON has no infinity) and `until_next_turn` true."""
     attributes = {
         "action": note.action, "reason": note.reason,
         "tool": note.tool, "duration_source": note.duration_source,
         "duration_samples": note.duration_samples, "predicted_s": note.predicted_s,
-        "blocks": note.blocks, "status": note.status,
+        "blocks": note.blocks, "worker_id": note.worker_id,
         "until_next_turn": math.isinf(note.ttl_s),
     }
     if math.isfinite(note.ttl_s):
         attributes["ttl_s"] = note.ttl_s
-    span.add_event("kv_pin", attributes, timestamp=int(note.decided_at * 1e9))
+    stamp = to_wall(note.decided_at) if to_wall is not None else None
+    span.add_event("kv_pin", attributes,
+                   timestamp=int(stamp * 1e9) if stamp is not None else None)
 
 
 def _reply(done: RequestDone) -> ChatReply:
@@ -338,6 +371,9 @@ class SyncStepContext:
 
     def chat_tokens(self, input_tokens: int, output_tokens: int, **options: Any) -> ChatReply:
         return self._wait(self._ctx.chat_tokens(input_tokens, output_tokens, **options))
+
+    def wait_tool(self, tool: str, seconds: float) -> None:
+        return self._wait(self._ctx.wait_tool(tool, seconds))
 
     def call_tool(self, call: dict[str, Any]) -> ToolResult:
         return self._wait(self._ctx.call_tool(call))

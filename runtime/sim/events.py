@@ -14,9 +14,8 @@ ARRIVE = 0
 STEP_END = 1
 TOOL_DONE = 2
 SAMPLE = 3
-ADMISSION_TICK = 4  # ThunderAgent admission interval (runtime.sim.admission)
+TIMER = 4  # the cluster control asked to be woken (prefetches, admission ticks)
 WORKER_CHANGE = 5  # a worker added or removed mid-run (SimConfig.worker_changes)
-PREFETCH = 6  # a paused session's context starts coming back from host memory
 
 
 class EventQueue:

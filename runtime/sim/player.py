@@ -119,7 +119,10 @@ class ProgramPlayer:
             request_id=request_id(step.session_id, step.turn), program_id=run.spec.program_id,
             session_id=step.session_id, model=self.model, prefix=prompt,
             max_tokens=turn.output_tokens, arrival=now, program_arrival=run.arrival,
-            tenant=run.spec.tenant, output_tokens_hint=turn.output_tokens, last_call=last)
+            tenant=run.spec.tenant, output_tokens_hint=turn.output_tokens, last_call=last,
+            last_turn=step.turn + 1 == len(step.spec.turns), agent=run.spec.agent,
+            context_before=step.context_before, tool_hint=turn.tool,
+            tool_hint_s=turn.tool_duration if turn.tool is not None else None)
 
     def step_of(self, session_id: str) -> StepRun:
         return self._steps[session_id]

@@ -1,75 +1,136 @@
-"""The worker half of the simulator: adding and removing workers, handing them the
-calls the core takes for them, and stepping their engines (fused decode runs up to the
-horizon where that stays exact). A mixin of `runtime.sim.driver.Simulation`, whose
-state (clock, event queue, core scheduler, engines, horizons) it shares.
+"""The simulator's transport: the cluster control's decisions carried out on simulated
+engines at the virtual clock's `now`, and the stepping of those engines.
+
+A worker steps while it has work: each step is a STEP_END event at its end, fused over
+several decode iterations up to the horizon where that stays exact (see `horizon.py`).
+Calls the control sends to a worker whose step is running are queued in its engine and
+picked up by its next step; a worker whose step just ended steps again once the
+control has handled that step (`step_again`).
 """
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
+from agentrt.kvcache.prefix import TokenChain
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
-from agentrt.runtime.sim.events import STEP_END
+from agentrt.runtime.core.retention.decision import PauseHint, PinDecision
+from agentrt.runtime.core.stealing import SessionMove
+from agentrt.runtime.engines.base import SteppedEngine
+from agentrt.runtime.sim.events import STEP_END, TIMER, EventQueue
+from agentrt.runtime.sim.horizon import Horizons
+
+if TYPE_CHECKING:
+    from agentrt.runtime.sim.driver import Simulation
 
 
-class WorkerStepping:
-    """Needs from the simulation: `now`, `cfg`, `queue`, `scheduler`, `factory`,
-    `engines`, `horizons`, `retention`, `gate`, `_step_event`, `_pending`,
-    `_stealing`, `_retired_busy`, `rerouted`, `moves`, `transferred_tokens`."""
+class SimWorkers:
+    """The engines of a simulation and the `Transport` the control drives them by."""
+
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+        self.queue: EventQueue = sim.queue
+        self.engines: dict[str, SteppedEngine] = {}
+        self.horizons = Horizons()
+        self._step_event: dict[str, int | None] = {}
+        # Per worker: (end of its pending step, whether that step finishes a call).
+        self._pending: dict[str, tuple[float, bool]] = {}
+        self._min_iteration = math.inf
+        self._timers: set[float] = set()  # TIMER events pending
+        self.retired_busy = 0.0  # busy time of workers removed mid-run
+        self.transferred_tokens = 0  # KV copied to thieves (kv_move="transfer")
 
     # -- cluster -------------------------------------------------------------------
-    def add_worker(self, worker_id: str) -> None:
-        self.engines[worker_id] = engine = self.factory(worker_id)
+    def add(self, engine: SteppedEngine) -> None:
+        worker_id = engine.worker_id
+        self.engines[worker_id] = engine
         self._step_event[worker_id] = None
-        self._min_iteration = engine.min_iteration_time  # same model on every worker
-        self.scheduler.add_worker(worker_id)
-        self.retention.attach(engine)
-        if self.gate is not None:
-            self.gate.admission.add_worker(
-                worker_id, engine.kv.capacity_blocks * engine.block_size)
+        self._min_iteration = min(self._min_iteration, engine.min_iteration_time)
 
-    def remove_worker(self, worker_id: str) -> list[LLMRequest]:
-        """Take a worker out mid-run: its engine (KV, running calls) is gone; the core
-        routes its queued and in-flight calls again (in-flight ones restart). Returns
-        the re-routed calls."""
-        if self.gate is not None:
-            raise ValueError("worker changes are not supported with ThunderAgent admission")
-        moved = self.scheduler.remove_worker(worker_id, self.now)
+    def remove(self, worker_id: str) -> None:
         handle = self._step_event.pop(worker_id)
         if handle is not None:
             self.queue.cancel(handle)
         self._pending.pop(worker_id, None)
         engine = self.engines.pop(worker_id)
-        self._retired_busy += engine.stats().busy_time
+        self.retired_busy += engine.stats().busy_time
         self.horizons.forget(worker_id)
-        self.rerouted += len(moved)
-        return moved
 
-    # -- stepping ------------------------------------------------------------------
-    def _pump(self, worker_id: str) -> None:
-        requests = self.scheduler.take(worker_id, self.now)
-        if self._stealing:
-            self._move_sessions()
-        if not requests:
-            return
-        engine = self.engines[worker_id]
+    # -- the Transport -------------------------------------------------------------
+    def send(self, worker_id: str, requests: list[LLMRequest]) -> None:
+        engine, now = self.engines[worker_id], self.sim.now
         for request in requests:
-            engine.submit(request, self.now)
+            engine.submit(request, now)
         if self._step_event[worker_id] is None:
-            self._start_step(worker_id)
+            self.step_again(worker_id)
         else:
             self._update_bound(worker_id)
 
-    def _start_step(self, worker_id: str) -> None:
-        engine = self.engines[worker_id]
+    def abort(self, worker_id: str, request_id: str) -> None:
+        self.engines[worker_id].abort(request_id, self.sim.now)
+
+    def release(self, worker_id: str, session_id: str) -> None:
+        self.engines[worker_id].release(session_id, self.sim.now)
+
+    def retain(self, worker_id: str, session_id: str, prefix: TokenChain,
+               decision: PinDecision, program_id: str) -> None:
+        self.engines[worker_id].retain(session_id, prefix, decision, self.sim.now, program_id)
+
+    def prefetch(self, worker_id: str, session_id: str, prefix: TokenChain) -> None:
+        engine = self.engines.get(worker_id)
+        if engine is not None and engine.prefetch(session_id, prefix, self.sim.now):
+            self.sim.prefetches += 1
+
+    def pause_hint(self, worker_id: str, session_id: str, prefix: TokenChain,
+                   hint: PauseHint) -> None:
+        self.engines[worker_id].pause_hint(session_id, prefix, hint, self.sim.now)
+
+    def resume_hint(self, worker_id: str, session_id: str, prefix: TokenChain) -> None:
+        self.engines[worker_id].resume_hint(session_id, prefix, self.sim.now)
+
+    def move(self, move: SessionMove) -> None:
+        src, dst = self.engines.get(move.src), self.engines.get(move.dst)
+        if src is None:
+            return
+        now = self.sim.now
+        if move.prefix is not None and dst is not None:
+            self.transferred_tokens += dst.receive(
+                move.session_id, move.prefix, src.movable_blocks(move.prefix), now, move.link)
+        src.release(move.session_id, now)
+
+    def wake_at(self, time: float) -> None:
+        time = max(time, self.sim.now)
+        if time not in self._timers:
+            self._timers.add(time)
+            self.external(time, TIMER, time)
+
+    def timer_fired(self, time: float) -> None:
+        self._timers.discard(time)
+
+    # -- stepping ------------------------------------------------------------------
+    def external(self, time: float, kind: int, payload) -> None:
+        """Arrivals, tool completions, timers and worker changes: the events that can
+        submit work or change an engine's free blocks (the horizon's inputs)."""
+        self.queue.push(time, kind, payload)
+        self.horizons.external_pushed(time)
+
+    def step_ended(self, worker_id: str) -> None:
+        """The worker's pending step has ended (its STEP_END is being handled)."""
+        self._step_event[worker_id] = None
+        self._pending.pop(worker_id, None)
+
+    def step_again(self, worker_id: str) -> None:
+        """Start the worker's next step if it has work and none is running."""
+        engine, now = self.engines[worker_id], self.sim.now
         if self._step_event[worker_id] is not None or not engine.has_work():
             self._update_bound(worker_id)
             return
-        if self.cfg.fuse_decode and self._may_fuse(worker_id):
-            result = engine.step(self.now, self.horizons.horizon(worker_id))
+        if self.sim.cfg.fuse_decode and self._may_fuse(worker_id):
+            result = engine.step(now, self.horizons.horizon(worker_id))
         else:
-            result = engine.step(self.now)
+            result = engine.step(now)
         if result.duration > 0.0 or result.events:
-            end = self.now + result.duration
+            end = now + result.duration
             finishes = any(isinstance(e, RequestDone) for e in result.events)
             self._pending[worker_id] = (end, finishes)
             self._step_event[worker_id] = self.queue.push(end, STEP_END, (worker_id, result))
@@ -83,40 +144,20 @@ class WorkerStepping:
         (its calls may become worth stealing as loads change), or may appear without a
         submission when a policy requeues a preempted call. Those step one iteration
         at a time; other victims only appear by submission, past the horizon."""
-        scheduler, preemption = self.scheduler, self.cfg.preemption
-        if preemption and scheduler.has_queued(worker_id):
+        scheduler, cfg = self.sim.control.scheduler, self.sim.cfg
+        if cfg.preemption and scheduler.has_queued(worker_id):
             return False
-        if self._stealing:
-            stealing, view = scheduler.stealing, scheduler.view
+        stealing = scheduler.stealing
+        if stealing is not None:
+            view = scheduler.view
             if stealing.wants(view.workers[worker_id]) and (
-                    preemption or stealing.victim(view, worker_id) is not None):
+                    cfg.preemption or stealing.victim(view, worker_id) is not None):
                 return False
         return True
 
-    def _balance(self) -> None:
-        """After an event that can submit work: workers short of work steal."""
-        if self._stealing:
-            for worker_id in self.scheduler.thieves():
-                self._pump(worker_id)
-
-    def _move_sessions(self) -> None:
-        """Sessions a `take` stole away: their KV is copied to the thief when it
-        travels (before the thief gets their calls), and they are released at the
-        source."""
-        for move in self.scheduler.take_moves():
-            self.moves += 1
-            src, dst = self.engines.get(move.src), self.engines.get(move.dst)
-            if src is None:
-                continue
-            if move.prefix is not None and dst is not None:
-                self.transferred_tokens += dst.receive(
-                    move.session_id, move.prefix, src.movable_blocks(move.prefix),
-                    self.now, move.link)
-            src.release(move.session_id, self.now)
-
     def _update_bound(self, worker_id: str) -> None:
         """Refresh the lower bound on this worker's next RequestDone (see horizon.py)."""
-        end, finishes = self._pending.get(worker_id, (self.now, False))
+        end, finishes = self._pending.get(worker_id, (self.sim.now, False))
         if not finishes:
             n = self.engines[worker_id].iterations_to_next_finish()
             end = math.inf if n is None else end + n * self._min_iteration

@@ -7,12 +7,12 @@ import pytest
 from agentrt.programs.workloads import ProgramSpec, StepSpec, TurnSpec
 from agentrt.runtime.cluster.driver import Runtime
 from agentrt.runtime.config import RuntimeConfig
-from agentrt.runtime.sim.config import SimConfig
 from agentrt.runtime.sim.driver import Simulation
+from tests.sim.builders import PLAIN, plain_config
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 
-STEALING = {"max_num_seqs": 1, "dispatch_window": 1, "stealing": True,
+STEALING = {**PLAIN, "max_num_seqs": 1, "dispatch_window": 1, "stealing": True,
             "steal_options": {"high_mark": 0}}
 
 
@@ -29,21 +29,21 @@ def lopsided_trace() -> list[ProgramSpec]:
 
 
 def test_the_trace_makes_the_simulator_steal():
-    sim = Simulation(lopsided_trace(), SimConfig(workers=2, arrival="trace", **STEALING))
+    sim = Simulation(lopsided_trace(), plain_config(workers=2, arrival="trace", **STEALING))
     sim.run()
-    assert sim.scheduler.counters.stolen >= 5 and sim.moves >= 5
+    assert sim.scheduler.counters.stolen >= 5 and sim.control.moves >= 5
 
 
 def test_a_transferred_session_takes_its_kv_to_the_thief():
     def run(kv_move):
         options = {**STEALING, "steal_options": {"high_mark": 0, "kv_move": kv_move}}
-        sim = Simulation(lopsided_trace(), SimConfig(workers=2, arrival="trace", **options))
+        sim = Simulation(lopsided_trace(), plain_config(workers=2, arrival="trace", **options))
         result = sim.run()
         assert result.unfinished == 0
         return sim, result.requests["reprefilled"].sum()
 
     recomputed, transferred = run("recompute"), run("transfer")
-    assert recomputed[0].transferred_tokens == 0 < transferred[0].transferred_tokens
+    assert recomputed[0].workers.transferred_tokens == 0 < transferred[0].workers.transferred_tokens
     assert transferred[1] < recomputed[1]  # what moved was not prefilled again
 
 

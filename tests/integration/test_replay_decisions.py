@@ -16,8 +16,8 @@ from agentrt.runtime.cluster.driver import Runtime
 from agentrt.runtime.config import RuntimeConfig
 from agentrt.runtime.core.messages import RequestDone
 from agentrt.runtime.core.scheduler import Dispatch
-from agentrt.runtime.sim.config import SimConfig
 from agentrt.runtime.sim.driver import Simulation
+from tests.sim.builders import PLAIN, plain_config
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
@@ -50,8 +50,8 @@ def make_trace() -> list[ProgramSpec]:
 
 def simulate(trace: list[ProgramSpec]) -> tuple[list[Dispatch], list[tuple]]:
     """The simulator's decisions, and its timeline of (time, "submit"/"done", id)."""
-    sim = Simulation(trace, SimConfig(workers=2, arrival="trace", record_decisions=True,
-                                      fuse_decode=False))
+    sim = Simulation(trace, plain_config(workers=2, arrival="trace", record_decisions=True,
+                                         fuse_decode=False))
     timeline: list[tuple] = []
     submit, on_event = sim.scheduler.submit, sim.scheduler.on_event
 
@@ -62,7 +62,7 @@ def simulate(trace: list[ProgramSpec]) -> tuple[list[Dispatch], list[tuple]]:
     def spy_event(event, now):
         if isinstance(event, RequestDone):
             timeline.append((now, "done", event.request_id))
-        on_event(event, now)
+        return on_event(event, now)
 
     sim.scheduler.submit, sim.scheduler.on_event = spy_submit, spy_event
     assert sim.run().unfinished == 0
@@ -84,8 +84,8 @@ def too_close(timeline: list[tuple]) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def runtime(ray_cluster, tmp_path_factory):
-    config = RuntimeConfig(workers=2, time_scale=1.0, runners=1, record_decisions=True,
-                           trace_dir=tmp_path_factory.mktemp("runs"))
+    config = RuntimeConfig(**PLAIN, workers=2, time_scale=1.0, runners=1,
+                           record_decisions=True, trace_dir=tmp_path_factory.mktemp("runs"))
     with Runtime(config) as rt:
         # The first program on fresh actors pays one-off costs (lazy imports, first
         # calls); a warm-up on both workers keeps them out of the timed trace.

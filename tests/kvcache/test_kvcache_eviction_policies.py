@@ -17,14 +17,7 @@ from .builders import BS, chain, run_turn
 from .test_kvcache_eviction import drain
 
 
-class Means:
-    """A stand-in duration model: fixed mean seconds per tool."""
-
-    def __init__(self, **means: float) -> None:
-        self.means = means
-
-    def mean(self, tool: str) -> float:
-        return self.means[tool]
+P = 0.9  # reuse odds told for every paused session unless a test says otherwise
 
 
 def add_all(policy, block_ids, start: float = 0.0) -> None:
@@ -37,10 +30,10 @@ def add_all(policy, block_ids, start: float = 0.0) -> None:
 
 def scored_policy() -> WorkflowAwareEviction:
     """a waits on a 1 s tool, b on a 100 s tool; d shares block 6 with a; 5 is nobody's."""
-    policy = WorkflowAwareEviction(Means(fast=1.0, slow=100.0))
-    policy.session_paused("a", [6, 1, 2], 0.0, tool="fast", rebuild_cost_s=3.0)
-    policy.session_paused("b", [3, 4], 0.0, tool="slow", rebuild_cost_s=2.0)
-    policy.session_paused("d", [6, 7], 0.0, tool="slow")
+    policy = WorkflowAwareEviction()
+    policy.session_paused("a", [6, 1, 2], 0.0, p_reuse=P, gap_s=1.0, rebuild_cost_s=3.0)
+    policy.session_paused("b", [3, 4], 0.0, p_reuse=P, gap_s=100.0, rebuild_cost_s=2.0)
+    policy.session_paused("d", [6, 7], 0.0, p_reuse=P, gap_s=100.0)
     return policy
 
 
@@ -67,17 +60,18 @@ def test_learned_transitions_lower_the_reuse_of_sessions_that_rarely_continue():
     for _ in range(9):
         transitions.record("coder", "submit", "end")
     assert transitions.probability("coder", "submit", "turn") == pytest.approx(0.09)
-    policy = WorkflowAwareEviction(Means(submit=1.0, test=1.0), transitions)
-    policy.session_paused("s", [1], 0.0, tool="submit", agent="coder")
-    policy.session_paused("t", [2], 0.0, tool="test", agent="coder")
+    policy = WorkflowAwareEviction()
+    for session, block, tool in (("s", 1, "submit"), ("t", 2, "test")):
+        policy.session_paused(session, [block], 0.0, gap_s=1.0,
+                              p_reuse=transitions.probability("coder", tool, "turn"))
     add_all(policy, [2, 1])
     assert drain(policy) == [1, 2]
 
 
 def test_reports_after_add_rekey_blocks_already_evictable():
-    policy = WorkflowAwareEviction(Means(fast=1.0))
+    policy = WorkflowAwareEviction()
     add_all(policy, [1, 2])  # unknown yet: LRU
-    policy.session_paused("s", [1], 5.0, tool="fast")
+    policy.session_paused("s", [1], 5.0, p_reuse=P, gap_s=1.0)
     assert drain(policy) == [2, 1]
 
 
@@ -92,12 +86,12 @@ def test_without_reports_workflow_aware_is_lru():
 
 
 def test_workflow_aware_in_a_manager_evicts_the_long_tool_session_first():
-    policy = WorkflowAwareEviction(Means(fast=1.0, slow=100.0))
+    policy = WorkflowAwareEviction()
     kv = KVCacheManager(8, BS, policy)
     _, a = run_turn(kv, "a0", chain(("a", 8)), ("oa", 0), 1.0)  # 2 blocks each
     _, b = run_turn(kv, "b0", chain(("b", 8)), ("ob", 0), 2.0)
-    policy.session_paused("a", a.hashes, 2.0, tool="fast")
-    policy.session_paused("b", b.hashes, 2.0, tool="slow")
+    policy.session_paused("a", a.hashes, 2.0, p_reuse=P, gap_s=1.0)
+    policy.session_paused("b", b.hashes, 2.0, p_reuse=P, gap_s=100.0)
     kv.allocate("x", chain(("x", 24)), 3.0)  # 6 blocks: 4 empty + 2 evicted
     assert (kv.match(a).blocks, kv.match(b).blocks) == (2, 0)  # LRU would evict a
     kv.free("x", 4.0)

@@ -54,9 +54,20 @@ class FakeBackend:
     output_tokens: int = 100
     groups: list[list[LLMRequest]] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
+    programs: list[tuple[str, str]] = field(default_factory=list)  # (event, program id)
 
     def __post_init__(self) -> None:
         self._next = itertools.cycle(self.verdicts)
+
+    async def program_started(self, program_id: str) -> None:
+        self.programs.append(("started", program_id))
+
+    async def program_finished(self, program_id: str) -> None:
+        self.programs.append(("finished", program_id))
+
+    def tool_finished(self, session_id: str, tool: str, seconds: float,
+                      prior_s: float | None) -> None:
+        pass
 
     async def chat(self, request: LLMRequest) -> RequestDone:
         return self._done(request)

@@ -21,7 +21,7 @@ def test_pin_and_soft_pin_hold_the_session_within_the_cap():
     applied = apply_decision(PinDecision.pin(5.0, "test", exclusive=True), pins, "s", prefix,
                              1.0, program_id="p")
     assert (applied.pin.status, applied.pin.blocks) == ("trimmed", 2)
-    weight = SurvivalWeight(1.0, 2.0, 9.0, lambda t: 0.5)
+    weight = SurvivalWeight.sampled(1.0, 2.0, 9.0, lambda t: 0.5)
     applied = apply_decision(PinDecision.soft(9.0, weight, 0.01, "test"), pins, "s", prefix, 1.0)
     assert pins.get("s").until == 9.0 and pins.weight("s", 3.0) == 0.5
     kv.check_integrity()

@@ -133,5 +133,28 @@ def test_agentrt_knobs_for_the_mechanism():
 
 
 def test_survival_weight_is_zero_from_its_deadline_and_on_nan():
-    w = SurvivalWeight(0.0, 1.0, 5.0, lambda t: math.nan)
+    w = SurvivalWeight.sampled(0.0, 1.0, 5.0, lambda t: math.nan)
     assert (w(0.5), w(2.0), w(5.0)) == (1.0, 0.0, 0.0)
+
+
+def test_survival_weight_samples_the_fading_part_and_interpolates_between_points():
+    # S(t) = 1 - t / 10 sampled at 5 points over [2, 10] s after the start.
+    w = SurvivalWeight.sampled(100.0, 102.0, 110.0, lambda t: 1.0 - t / 10.0, points=5)
+    assert [x for x, _ in w.curve] == [2.0, 4.0, 6.0, 8.0, 10.0]
+    assert w(101.9) == 1.0 and w(110.0) == 0.0
+    assert w(104.0) == pytest.approx(0.6) and w(105.0) == pytest.approx(0.5)
+    # A step-shaped survival is only known at the points: between them it is linear.
+    step = SurvivalWeight.sampled(0.0, 0.0, 4.0, lambda t: 1.0 if t < 1.5 else 0.2, points=3)
+    assert step.curve == ((0.0, 1.0), (2.0, 0.2), (4.0, 0.2))
+    assert step(1.0) == pytest.approx(0.6)
+
+
+def test_a_soft_pin_decision_means_the_same_after_the_wire():
+    from agentrt.runtime import wire
+
+    weight = SurvivalWeight.sampled(3.0, 5.0, 30.0, lambda t: math.exp(-t / 7.0))
+    decision = PinDecision.soft(30.0, weight, 0.002, "soft pin").with_prefetch(20.0)
+    back = wire.decode(wire.encode(decision))
+    assert back == decision
+    assert [back.weight(t) for t in (4.0, 9.0, 17.5, 29.9)] == \
+        [decision.weight(t) for t in (4.0, 9.0, 17.5, 29.9)]

@@ -6,12 +6,12 @@ import pytest
 
 from agentrt.programs.workloads import generate
 from agentrt.runtime.bench.harness import assign_tenants
-from agentrt.runtime.sim.config import SimConfig
 from agentrt.runtime.sim.driver import Simulation
+from tests.sim.builders import plain_config
 
 
 def run(programs, **config):
-    sim = Simulation(programs, SimConfig(record_decisions=True, **config))
+    sim = Simulation(programs, plain_config(record_decisions=True, **config))
     result = sim.run()
     counters = sim.scheduler.counters
     if config.get("stealing") and not config.get("worker_changes"):
@@ -19,12 +19,12 @@ def run(programs, **config):
     if config.get("preemption"):
         assert counters.preempted > 0
     if config.get("steal_options", {}).get("kv_move") == "transfer":
-        assert sim.transferred_tokens > 0
+        assert sim.workers.transferred_tokens > 0
     if config.get("worker_changes"):
         assert sim.rerouted > 0
     if config.get("ttl") == "agentrt" and config.get("host_tier") == "on":
-        assert sim.retention.prefetches > 0  # contexts come back during tool calls
-    return result, list(sim.scheduler.dispatch_log)
+        assert sim.prefetches > 0  # contexts come back during tool calls
+    return result, list(sim.scheduler.decisions)
 
 
 @pytest.mark.parametrize("workload,config", [

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from agentrt.runtime.bench.policies import POLICY_SETS, RETENTION_SETS, SCHEDULING_SETS, policy_set
+from agentrt.runtime.bench.policies import (
+    BASELINE, POLICY_SETS, RETENTION_SETS, SCHEDULING_SETS, policy_set,
+)
+from agentrt.runtime.config import RuntimeConfig
 from agentrt.runtime.sim.config import SimConfig
 
 
@@ -22,10 +25,22 @@ def test_the_retention_comparison_covers_the_published_policies_and_agentrt():
 
 def test_the_scheduling_comparison_has_its_baselines_and_agentrt_default():
     assert SCHEDULING_SETS[:2] == ("vllm-rr", "vllm-sticky")
-    assert policy_set("vllm-sticky") == {"queue": "request_fcfs", "router": "sticky"}
+    assert policy_set("vllm-sticky") == BASELINE  # every mechanism off
     sched = policy_set("agentrt-sched")
     assert sched["stealing"] and sched["queue"] in ("atlas", "program_fcfs")
     assert {k: sched[k] for k in ("ttl", "host_tier")} == {
         k: policy_set("agentrt-kv")[k] for k in ("ttl", "host_tier")}
     fair = policy_set("agentrt-fair")
     assert fair["queue"] == "fair_share" and fair["preemption"]
+
+
+@pytest.mark.parametrize("config", [SimConfig, RuntimeConfig])
+def test_a_configuration_that_sets_nothing_runs_agentrts_default_set(config):
+    defaults, sched = config().model_dump(), policy_set("agentrt-sched")
+    assert {k: defaults[k] for k in sched} == sched
+
+
+def test_a_policy_set_turns_off_every_mechanism_it_does_not_name():
+    sticky = SimConfig(**policy_set("vllm-sticky"))
+    assert (sticky.ttl, sticky.stealing, sticky.host_tier, sticky.preemption) == (
+        None, False, "off", False)

@@ -35,6 +35,11 @@ def reply(request: LLMRequest) -> RequestDone:
 class RecordingBackend:
     def __init__(self) -> None:
         self.requests: dict[str, LLMRequest] = {}
+        self.tools: list[tuple[str, str, float]] = []
+
+    async def program_started(self, program_id: str) -> None: ...
+
+    async def program_finished(self, program_id: str) -> None: ...
 
     async def chat(self, request: LLMRequest) -> RequestDone:
         self.requests[request.request_id] = request
@@ -44,6 +49,10 @@ class RecordingBackend:
     async def abort(self, request_id: str) -> None: ...
 
     async def release_session(self, session_id: str) -> None: ...
+
+    def tool_finished(self, session_id: str, tool: str, seconds: float,
+                      prior_s: float | None) -> None:
+        self.tools.append((session_id, tool, seconds))
 
 
 def played(spec: ProgramSpec) -> dict[str, LLMRequest]:
@@ -61,13 +70,14 @@ def played(spec: ProgramSpec) -> dict[str, LLMRequest]:
     return out
 
 
-def replayed(spec: ProgramSpec) -> dict[str, LLMRequest]:
-    backend = RecordingBackend()
+def replayed(spec: ProgramSpec, backend: RecordingBackend | None = None
+             ) -> dict[str, LLMRequest]:
+    backend = backend if backend is not None else RecordingBackend()
     result = asyncio.run(execute_program(
-        trace_program(spec, time_scale=1e-3), (), {}, program_id=spec.program_id,
+        trace_program(spec), (), {}, program_id=spec.program_id,
         arrival=0.0, backend=backend, tools=ToolManager(ToolRegistry()),
         tokenizer=SimpleTokenizer(), default_model=MODEL, served_models=(MODEL,),
-        block_size=16, prices=dict(DEFAULT_PRICES), clock=time.time))
+        block_size=16, prices=dict(DEFAULT_PRICES), clock=time.time, time_scale=1e-3))
     assert result.status == "succeeded", result.error
     return backend.requests
 
@@ -97,6 +107,14 @@ def test_replay_sends_the_players_requests(spec):
         assert (sent.session_id, sent.max_tokens, sent.output_tokens_hint, sent.last_call) \
             == (expected.session_id, expected.max_tokens, expected.output_tokens_hint,
                 expected.last_call), request_id
+        fields = ("last_turn", "agent", "context_before", "tool_hint", "tool_hint_s")
+        assert [getattr(sent, f) for f in fields] == [getattr(expected, f) for f in fields]
+
+
+def test_replayed_tools_report_the_traced_durations_in_run_seconds():
+    backend = RecordingBackend()
+    replayed(fan_out(), backend)
+    assert sorted(backend.tools) == [("fan/left", "grep", 0.1), ("fan/plan", "bash", 0.1)]
 
 
 def test_replay_keeps_the_trace_shape():

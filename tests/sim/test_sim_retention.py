@@ -6,12 +6,13 @@ import pytest
 
 from agentrt.programs.workloads import generate
 from agentrt.programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
-from agentrt.runtime.sim.config import SimConfig
-from agentrt.runtime.sim.driver import Simulation, host_tier_on
+from agentrt.runtime.engines.factory import wants_host_tier
+from agentrt.runtime.sim.driver import Simulation
+from tests.sim.builders import plain_config
 
 
 def simulate(programs, **config) -> Simulation:
-    sim = Simulation(programs, SimConfig(**{"workers": 1, "seed": 3, **config}))
+    sim = Simulation(programs, plain_config(**{"workers": 1, "seed": 3, **config}))
     sim.run()
     return sim
 
@@ -52,7 +53,7 @@ def test_a_pin_keeps_the_sessions_prefix_through_the_tool_call(ttl, hit):
 def test_every_pin_is_released_when_its_step_ends():
     sim = simulate(generate("swe", 12, seed=2), workers=2, concurrency=12, kv_blocks=4000,
                    ttl="infercept", host_tier="on")  # preserve pins until the next turn
-    assert sim.retention.decisions.get("pin", 0) > 0
+    assert sim.retention.decided.get("pin", 0) > 0
     for engine in sim.engines.values():
         assert len(engine.pins) == 0 and engine.kv.num_held_blocks == 0
         engine.check_integrity()
@@ -73,7 +74,7 @@ def test_the_duration_model_learns_every_finished_tool():
     tools = sum(1 for p in programs for s in p.steps for t in s.turns if t.tool)
     assert sum(sim.retention.durations.count(t) for t in sim.retention.durations.tools()) \
         == tools
-    assert sum(sim.retention.decisions.values()) == tools
+    assert sum(sim.retention.decided.values()) == tools
 
 
 def test_thunderagent_admission_holds_programs_until_a_tick_admits_them():
@@ -87,6 +88,6 @@ def test_thunderagent_admission_holds_programs_until_a_tick_admits_them():
 
 
 def test_host_tier_auto_follows_reload_against_recompute():
-    sim = Simulation([], SimConfig(workers=1, host_tier="auto"))
-    assert host_tier_on(sim.cfg, sim.perf) and sim.engines["w0"].kv.host is not None
-    assert Simulation([], SimConfig(workers=1)).engines["w0"].kv.host is None
+    sim = Simulation([], plain_config(workers=1, host_tier="auto"))
+    assert wants_host_tier("auto", sim.perf) and sim.engines["w0"].kv.host is not None
+    assert Simulation([], plain_config(workers=1)).engines["w0"].kv.host is None

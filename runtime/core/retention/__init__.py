@@ -6,17 +6,17 @@
     infercept     "infercept": InferCept's min-waste preserve / discard / swap
     thunderagent  "thunderagent": program admission per worker (ThunderAgentAdmission)
     agentrt       "agentrt": soft pin along the tool's survival curve (the default)
-    apply         apply_decision: PinDecision -> PinSet / KVCacheManager calls
-    clock         ModelClock: a model-clock decision on an engine's (wall) clock
-    note          pin_note: a decision as the trace shows it (PinNote)
+    apply         apply_decision: PinDecision -> PinSet / KVCacheManager calls (engines)
     tool_cdf      the raw duration samples the Continuum rule reads
     trackers      EtaTracker, QueueDelayTracker
 
 Pure and synchronous like the rest of the core: time comes in as `now`. The mechanism
-(pins, cap, host tier, pressure rules) lives in `kvcache`.
+(pins, cap, host tier, pressure rules) lives in `kvcache`; the glue that feeds the
+policies and carries out their decisions is `runtime.core.control.retention`.
 """
 from agentrt.runtime.core.retention.decision import (
     EngineFacts,
+    PauseHint,
     PinDecision,
     PinRequest,
     ProgramFacts,
@@ -40,8 +40,6 @@ from agentrt.runtime.core.retention.thunderagent import (
 )
 from agentrt.runtime.core.retention.agentrt import AgentRTTTL
 from agentrt.runtime.core.retention.apply import Applied, apply_decision
-from agentrt.runtime.core.retention.clock import EngineWeight, ModelClock
-from agentrt.runtime.core.retention.note import pin_note
 
 DEFAULT_TTL_POLICY = "agentrt"
 
@@ -52,11 +50,10 @@ __all__ = [
     "Applied",
     "ContinuumTTL",
     "EngineFacts",
-    "EngineWeight",
     "FixedPin",
     "InferCeptTTL",
-    "ModelClock",
     "NoRetention",
+    "PauseHint",
     "PinDecision",
     "PinRequest",
     "ProgramFacts",
@@ -67,7 +64,6 @@ __all__ = [
     "apply_decision",
     "best_ttl",
     "make_ttl_policy",
-    "pin_note",
     "register_ttl_policy",
     "ttl_policy_names",
 ]

@@ -69,7 +69,8 @@ class AgentRTTTL(TTLPolicy):
                 now, f"predicted end {full:.3g} s: a host reload costs less than holding "
                      f"the memory"), request, full)
         until = now + min(max(fade, full), self.max_pin_s)
-        weight = SurvivalWeight(now, now + full, until, partial(durations.survival, tool))
+        weight = SurvivalWeight.sampled(now, now + full, until,
+                                        partial(durations.survival, tool))
         value = engine.rebuild_s / max(1, request.context_tokens)
         if not math.isfinite(value):
             value = 0.0

@@ -11,10 +11,11 @@ policy never reaches into an engine or a scheduler.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from agentrt.kvcache.pins import Weight
 
@@ -128,18 +129,66 @@ class PinDecision:
 
 @dataclass(frozen=True, slots=True)
 class SurvivalWeight:
-    """A soft pin's weight: 1 until `full_until`, then `survival(now - start)` (the
-    probability that the tool is still running), and 0 from `until` on."""
+    """A soft pin's weight: 1 until `full_until`, then the probability that the tool is
+    still running after `now - start` seconds, read off `curve`, and 0 from `until` on.
+
+    `curve` is the tool's survival function sampled when the decision was made:
+    (seconds since `start`, survival) points in increasing order, interpolated linearly
+    between them (the last value holds after the last point). A snapshot rather than a
+    live view of the duration model, so a decision means the same wherever it is
+    carried out (the Ray runtime sends it to the worker that holds the blocks)."""
 
     start: float
     full_until: float
     until: float
-    survival: Callable[[float], float]
+    curve: tuple[tuple[float, float], ...]
+
+    POINTS: ClassVar[int] = 16
+
+    def __post_init__(self) -> None:  # a decoded curve arrives as lists
+        object.__setattr__(self, "curve", tuple((float(x), float(y)) for x, y in self.curve))
+
+    @classmethod
+    def sampled(cls, start: float, full_until: float, until: float,
+                survival: Callable[[float], float], points: int | None = None
+                ) -> SurvivalWeight:
+        """Sample `survival` (seconds since start -> probability) at `points` evenly
+        spaced times over the fading part, [full_until, until]."""
+        n = cls.POINTS if points is None else points
+        lo, hi = full_until - start, until - start
+        xs = [lo + (hi - lo) * i / (n - 1) for i in range(n)] if hi > lo else [lo]
+        curve = []
+        for x in xs:
+            s = survival(x)
+            curve.append((x, s if math.isfinite(s) else 0.0))
+        return cls(start, full_until, until, tuple(curve))
 
     def __call__(self, now: float) -> float:
         if now < self.full_until:
             return 1.0
-        if now >= self.until:
+        if now >= self.until or not self.curve:
             return 0.0
-        s = self.survival(now - self.start)
-        return s if math.isfinite(s) else 0.0
+        x, curve = now - self.start, self.curve
+        i = bisect.bisect_right(curve, (x, math.inf))
+        if i == 0:
+            return curve[0][1]
+        if i == len(curve):
+            return curve[-1][1]
+        (x0, s0), (x1, s1) = curve[i - 1], curve[i]
+        return s0 + (s1 - s0) * (x - x0) / (x1 - x0) if x1 > x0 else s1
+
+
+@dataclass(frozen=True, slots=True)
+class PauseHint:
+    """What an eviction policy should know of a session paused on `tool`: the
+    probability that it calls again (`p_reuse`, from the agent's step transitions), the
+    expected seconds until then (`gap_s`, the tool's mean duration), what rebuilding
+    its whole context would cost (`rebuild_s`), and, for the offline Belady oracle
+    only, when it really comes back (`resume_at`: known to trace replays, else None)."""
+
+    tool: str
+    agent: str
+    p_reuse: float
+    gap_s: float
+    rebuild_s: float | None = None
+    resume_at: float | None = None

@@ -5,9 +5,12 @@ with step times from the calibrated `PerfModel`.
     step(now) ─▶ expire pins ─▶ schedule ─▶ duration from running sums (PerfModel)
               ─▶ apply at now + duration ─▶ events (Preempted, PinExpired, RequestDone)
 
-Pins (`kvcache.PinSet`, exposed as `pins` for `apply_decision`) expire at iteration
+Pins (`kvcache.PinSet`) carry out TTL decisions (`retain`); they expire at iteration
 starts, except those of sessions whose next request waits here; a session's pin passes
-to its next request when that is admitted. With a host tier (`host_blocks`), evicted
+to its next request when that is admitted. With `pending_holds`, a finished call whose
+reply calls a tool keeps its blocks held until the decision for it arrives (`retain`)
+or the session is released: what bridges the hop to the core when the core runs in
+another process. With a host tier (`host_blocks`), evicted
 blocks go to host memory and an admission that reloads them is charged
 `PerfModel.reload_time` on top of its iteration (they are not prefilled). `prefetch`
 brings a paused session's host blocks back ahead of its next turn over the host link,
@@ -31,12 +34,21 @@ from __future__ import annotations
 import math
 
 from agentrt.kvcache.eviction import EvictionPolicy
+from agentrt.kvcache.eviction_belady import BeladyEviction
+from agentrt.kvcache.eviction_workflow import WorkflowAwareEviction
 from agentrt.kvcache.manager import KVCacheManager
 from agentrt.kvcache.pins import PinSet
 from agentrt.kvcache.pressure import PressureRule
 from agentrt.kvcache.prefix import TokenChain
-from agentrt.runtime.core.messages import EngineEvent, EngineStats, LLMRequest, PinExpired, Preempted
-from agentrt.runtime.engines.base import StepResult
+from agentrt.runtime.core.messages import (
+    EngineEvent, EngineStats, LLMRequest, PinExpired, Preempted, RequestDone,
+)
+from agentrt.runtime.core.retention.apply import apply_decision
+from agentrt.runtime.core.retention.decision import PauseHint, PinDecision
+from agentrt.runtime.core.session_chain import reply_chain
+from agentrt.runtime.engines.base import (
+    Capabilities, EngineInfo, EngineRefused, RetainResult, StepResult,
+)
 from agentrt.runtime.engines.simulated.decode_cost import DecodeCost
 from agentrt.runtime.engines.simulated.perf_model import EFFICIENCIES, Efficiencies, PerfModel
 from agentrt.runtime.engines.simulated.responder import FillerResponder, Responder, Response
@@ -66,12 +78,14 @@ class SimulatedEngine:
         host_blocks: int = 0,
         pin_cap_fraction: float = 1.0,
         pressure_rule: PressureRule | None = None,
+        pending_holds: bool = False,
     ) -> None:
         """`host_blocks`: a host-memory tier of that many blocks (0: none).
         `pin_cap_fraction`: pinned blocks stay within this fraction of the KV.
         `pressure_rule`: how to make room (kvcache.pressure); None keeps the engine's
         own rule (drop the latest pin while at most one request runs, else preempt the
-        most recently admitted)."""
+        most recently admitted). `pending_holds`: hold a finished tool-calling
+        session's blocks until its TTL decision arrives (see the module doc)."""
         if not 1 <= max_num_seqs < max_batched_tokens:
             raise ValueError(
                 f"need 1 <= max_num_seqs < max_batched_tokens, got {max_num_seqs}, "
@@ -101,6 +115,13 @@ class SimulatedEngine:
         self._peer_free_at = 0.0  # when copies in from peers (`receive`) finish
         self.prefetched_tokens = 0
         self.received_tokens = 0
+        self.pending_holds = pending_holds
+        self.retained: dict[str, int] = {}  # hold status (or action) -> decisions
+        self._info = EngineInfo(
+            worker_id, self.model, block_size, kv_blocks,
+            min(kv_blocks * block_size, perf.model.max_context),
+            Capabilities(clock="stepped", retain=True, host_tier=host_blocks > 0,
+                         receive=True, hints=True, kv_state="exact"))
 
     @classmethod
     def from_names(
@@ -109,6 +130,14 @@ class SimulatedEngine:
     ) -> SimulatedEngine:
         """An engine for `model` on `tp` x `gpu`, by registry names (see hardware.py)."""
         return cls(worker_id, PerfModel(model, gpu, tp, efficiencies), **kwargs)
+
+    @property
+    def info(self) -> EngineInfo:
+        return self._info
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._info.capabilities
 
     # -- requests ------------------------------------------------------------------------
 
@@ -123,11 +152,11 @@ class SimulatedEngine:
         need = request.prompt_tokens + request.max_tokens
         limit = min(self.kv.capacity_blocks * self.block_size, self.perf.model.max_context)
         if request.max_tokens < 1 or need > limit:
-            raise ValueError(
-                f"request {rid!r} can never fit worker {self.worker_id!r}: prompt "
+            raise EngineRefused(
+                rid, f"request {rid!r} can never fit worker {self.worker_id!r}: prompt "
                 f"{request.prompt_tokens} + max_tokens {request.max_tokens} must be <= {limit} "
-                f"(KV capacity and context limit of {self.model}), max_tokens >= 1"
-            )
+                f"(KV capacity and context limit of {self.model}), max_tokens >= 1; "
+                "shorten the conversation or lower max_tokens", limit)
         self._sched.add(Seq(request, self._order, now, prefix))
         self._order += 1
 
@@ -182,7 +211,7 @@ class SimulatedEngine:
                        for s in batch.preempted]
         finished = sched.apply(batch, end)
         if finished:
-            events += [s.done_event(self.worker_id, end) for s in finished]
+            events += self._finished(finished, end)
         self.busy_time += duration
         self.steps += 1
         return StepResult(duration, events, batch.tokens, num_decode, len(sched.running))
@@ -249,12 +278,28 @@ class SimulatedEngine:
             cost = self._decode_costs[size] = DecodeCost.of(self.perf, size)
         run = sched.decode.run(now, stop, limit, cost, sched.grow_decodes_in_room)
         end = run.end
-        events += [s.done_event(self.worker_id, end) for s in sched.finish_decodes(end)]
+        events += self._finished(sched.finish_decodes(end), end)
         self.busy_time += run.busy
         self.steps += run.iterations
         return StepResult(
             end - now, events, 0, size * run.iterations, len(sched.running), run.iterations
         )
+
+    def _finished(self, seqs, end: float) -> list[RequestDone]:
+        """The RequestDones of sequences that just finished (their blocks freed):
+        a Belady oracle learns the access ran; with pending holds, a reply that calls
+        a tool keeps its session's blocks held until the decision comes."""
+        dones = [s.done_event(self.worker_id, end) for s in seqs]
+        eviction = self.kv.pool.eviction
+        for seq, done in zip(seqs, dones):
+            if isinstance(eviction, BeladyEviction):
+                eviction.accessed(done.session_id)
+            req = seq.req
+            if (self.pending_holds and done.tool_calls and not req.last_call
+                    and not req.last_turn):
+                self.pins.pin(done.session_id, reply_chain(req.prefix, done), math.inf, end,
+                              program_id=done.program_id)
+        return dones
 
     def iterations_to_next_finish(self) -> int | None:
         """A lower bound on the iterations (from the next one on) before this engine
@@ -282,7 +327,21 @@ class SimulatedEngine:
 
     # -- pins -------------------------------------------------------------------------
 
+    def retain(self, session_id: str, prefix: TokenChain, decision: PinDecision,
+               now: float, program_id: str | None = None) -> RetainResult:
+        applied = apply_decision(decision, self.pins, session_id, prefix, now, program_id)
+        if applied.pin is not None:
+            result = RetainResult(applied.pin.blocks, str(applied.pin.status))
+        elif applied.offload is not None:
+            result = RetainResult(applied.offload.stored, "offloaded")
+        else:
+            result = RetainResult()
+        key = result.status or decision.action
+        self.retained[key] = self.retained.get(key, 0) + 1
+        return result
+
     def pin(self, session_id: str, prefix: TokenChain, until: float, now: float) -> int:
+        """A hard pin until `until` (a `retain` with a "pin" decision, for tests)."""
         return self.pins.pin(session_id, prefix, until, now).blocks
 
     def unpin(self, session_id: str, now: float) -> None:
@@ -291,6 +350,25 @@ class SimulatedEngine:
     def release(self, session_id: str, now: float) -> None:
         self.pins.unpin(session_id, now, "program_end")
         self._sched.prefetch_ready.pop(session_id, None)
+        eviction = self.kv.pool.eviction
+        if isinstance(eviction, WorkflowAwareEviction):
+            eviction.session_finished(session_id)
+
+    # -- eviction hints -----------------------------------------------------------------
+
+    def pause_hint(self, session_id: str, prefix: TokenChain, hint: PauseHint,
+                   now: float) -> None:
+        eviction = self.kv.pool.eviction
+        if isinstance(eviction, WorkflowAwareEviction):
+            eviction.session_paused(session_id, prefix.hashes, now, p_reuse=hint.p_reuse,
+                                    gap_s=hint.gap_s, rebuild_cost_s=hint.rebuild_s)
+        elif isinstance(eviction, BeladyEviction) and hint.resume_at is not None:
+            eviction.expect(session_id, prefix.hashes, hint.resume_at)
+
+    def resume_hint(self, session_id: str, prefix: TokenChain, now: float) -> None:
+        eviction = self.kv.pool.eviction
+        if isinstance(eviction, WorkflowAwareEviction):
+            eviction.session_resumed(session_id, prefix.hashes, now)
 
     def movable_blocks(self, prefix: TokenChain) -> int:
         """Leading full blocks of `prefix` held here, on the GPU or in the host tier:
@@ -349,6 +427,7 @@ class SimulatedEngine:
             self.worker_id, len(sched.running), len(sched.waiting), kv.capacity_blocks,
             kv.num_used_blocks, kv.num_held_blocks, kv.num_cached_blocks, self.block_size,
             hits.hit_tokens, hits.miss_tokens, self.busy_time, self.steps,
+            self.decode_step_time, sched.decode.context,
         )
 
     def check_integrity(self) -> None:

@@ -175,6 +175,11 @@ class PerfModel:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
         return int(fraction * self.gpu.host_memory * self.tp / self.model.kv_bytes_per_token)
 
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """KV bytes one token of context takes across the whole TP group."""
+        return float(self.model.kv_bytes_per_token)
+
     def reload_time(self, tokens: int) -> float:
         """Copy `tokens` of KV from host memory; each GPU moves its shard over its own
         host link at the practical rate."""

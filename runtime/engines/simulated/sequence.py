@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 
 from agentrt.kvcache.prefix import TokenChain, stable_hash
-from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.messages import LLMRequest, RequestDone, ToolCallSpec
 from agentrt.runtime.engines.simulated.responder import Responder, Response
 
 WAITING, PREFILL, DECODE = "waiting", "prefill", "decode"
@@ -27,9 +27,13 @@ def output_key(request_id: str) -> int:
 
 def respond_once(responder: Responder, seed: int, req: LLMRequest) -> Response:
     """Ask `responder` for the reply to `req` with an rng that depends only on (seed,
-    request), so a reply never depends on batching order. Raises ValueError if the
-    responder breaks its contract."""
+    request), so a reply never depends on batching order. A counted call that knows
+    its reply calls a tool (`tool_hint`, trace replay) gets that call when the
+    responder gave none. Raises ValueError if the responder breaks its contract."""
     r = responder.respond(req, random.Random(stable_hash(seed, req.request_id)))
+    if req.tool_hint is not None and not r.tool_calls and r.finish_reason != "length":
+        r.tool_calls = [ToolCallSpec(f"{req.request_id}:tool", req.tool_hint, "{}")]
+        r.finish_reason = "tool_calls"
     if not 1 <= r.output_tokens <= req.max_tokens or (
         r.token_ids is not None and len(r.token_ids) != r.output_tokens
     ):
