@@ -96,8 +96,20 @@ class ClusterSettings(BaseModel):
     def _known_steal_options(cls, options: dict[str, Any]) -> dict[str, Any]:
         from agentrt.runtime.core.stealing import StealConfig
 
-        StealConfig(**options)  # unknown or bad fields fail here, by name
+        unknown = sorted(set(options) - set(StealConfig.model_fields))
+        if unknown:
+            raise ValueError(f"unknown steal options {unknown}; valid: "
+                             f"{sorted(StealConfig.model_fields)}")
+        StealConfig(**options)  # bad values fail here, by name
         return options
+
+    @model_validator(mode="after")
+    def _known_hardware(self) -> ClusterSettings:
+        """A model, GPU and parallelism the performance model knows (named if not)."""
+        from agentrt.runtime.engines.simulated.perf_model import PerfModel
+
+        PerfModel(self.model, self.gpu, self.tp)
+        return self
 
     def steal_config(self):
         """The StealConfig the scheduler runs, or None with stealing off."""

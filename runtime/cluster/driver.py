@@ -73,8 +73,7 @@ class Runtime:
 
     # -- lifecycle -----------------------------------------------------------------
     def __enter__(self) -> "Runtime":
-        if self._scheduler is None:
-            self.start()
+        """Ray starts with the first run (after its programs validate), or `start()`."""
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -139,9 +138,8 @@ class Runtime:
         inputs = [inputs] if isinstance(inputs, dict) else list(inputs)
         ids = self._program_ids(program, len(inputs), program_ids)
         starts = _check_arrivals(arrivals, len(inputs))
+        self.validate(program, inputs)
         self._require_started()
-        for kwargs in inputs:
-            check_declared_models(program.build(**kwargs), self.planning)
         ref = ray.put(program)
         return self._run([_Launch(program, ref, kwargs, pid, at)
                           for kwargs, pid, at in zip(inputs, ids, starts)], progress)
@@ -156,11 +154,18 @@ class Runtime:
         programs = [trace_program(spec) for spec in specs]
         ids = [spec.program_id for spec in specs]
         _check_unique(ids)
-        self._require_started()
         for p in programs:
             p.build()
+        self._require_started()
         return self._run([_Launch(p, ray.put(p), {}, pid, spec.arrival * scale)
                           for p, pid, spec in zip(programs, ids, specs)], progress)
+
+    def validate(self, program: ProgramDef, inputs: Sequence[dict[str, Any]]) -> None:
+        """Build and validate the program's graph for every input, and check the models
+        its steps declare, without starting anything: an invalid program raises here
+        (ProgramValidationError, ChoiceDeclarationError) before Ray starts."""
+        for kwargs in inputs:
+            check_declared_models(program.build(**kwargs), self.planning)
 
     @property
     def planning(self) -> PlanningSettings:
@@ -259,8 +264,9 @@ class Runtime:
         return ids
 
     def _require_started(self) -> None:
+        """Start Ray and the actors on first use."""
         if self._scheduler is None:
-            raise RuntimeError("the runtime is not started; use `with Runtime(...) as rt:`")
+            self.start()
 
     def _close(self, span: otel.Span, result: ProgramResult) -> None:
         span.set_attribute("agentrt.program.status", result.status)
