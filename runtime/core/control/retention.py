@@ -116,7 +116,10 @@ class RetentionControl:
         self._context[session] = done.prompt_tokens + done.output_tokens
         self._ran_on[session] = done.worker_id
         if self.policy is not None and done.first_scheduled_at is not None:
-            lost = before > 0 and done.cached_tokens < before - 1
+            # A surviving context is cached in whole blocks of what the engine stored:
+            # all of it but the reply's last token (never fed back).
+            block = request.prefix.block_size
+            lost = before > 0 and done.cached_tokens < (before - 1) // block * block
             self.policy.on_queue_delay(max(0.0, done.first_scheduled_at - done.queued_at), lost)
         if done.tool_calls and done.finish_reason != "aborted":
             self._paused_on_tool(request, done, stats, turns, now)
