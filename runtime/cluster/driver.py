@@ -33,7 +33,7 @@ from agentrt.runtime.cluster.worker_actor import WorkerActor
 from agentrt.runtime.config import RuntimeConfig
 from agentrt.runtime.core import decisions as records
 from agentrt.runtime.core.decisions import Decision, Dispatch
-from agentrt.runtime.engines.factory import EngineFactory
+from agentrt.runtime.engines.factory import pool_factories
 from agentrt.runtime.engines.simulated.responder import Responder
 from agentrt.runtime.report import RunReport
 from agentrt.runtime.results import ProgramResult
@@ -81,17 +81,20 @@ class Runtime:
 
     def start(self) -> None:
         cfg = self.config
-        # A bad model or GPU name fails here, before Ray starts.
-        factory = EngineFactory.for_config(cfg, responder=self.responder, pending_holds=True)
-        perf = factory.perf_model()
+        pools = pool_factories(cfg, responder=self.responder, pending_holds=True)
+        costs = {pool.model: factory.cost() for pool, factory in pools}
         tracing.setup("agentrt-driver")
         self._connect()
         self.clock = clock = RunClock(time.time(), cfg.time_scale)
-        self._scheduler = SchedulerActor.remote(cfg.control_settings(), clock, perf)
+        self._scheduler = SchedulerActor.remote(cfg.control_settings(), clock,
+                                                costs[pools[0][0].model], costs)
         placement = self._placement()
-        self._workers = [
-            WorkerActor.options(**placement).remote(f"w{i}", factory, clock, self._scheduler)
-            for i in range(cfg.workers)]
+        self._workers = []
+        for pool, factory in pools:
+            self._workers += [
+                WorkerActor.options(**placement).remote(
+                    f"w{len(self._workers) + i}", factory, clock, self._scheduler)
+                for i in range(pool.workers)]
         infos = ray.get([w.start.remote() for w in self._workers], timeout=120)
         # One call, so workers join in order (the router breaks ties by that order).
         ray.get(self._scheduler.register_workers.remote(list(zip(infos, self._workers))),
@@ -99,7 +102,8 @@ class Runtime:
         prices = {m: (p.input_per_m, p.output_per_m) for m, p in cfg.prices.items()}
         planning = self.planning.to_plain()
         self._runners = [
-            ProgramRunner.remote(self._scheduler, cfg.model, list(self.planning.served),
+            ProgramRunner.remote(self._scheduler, cfg.served_models()[0],
+                                 list(self.planning.served),
                                  cfg.block_size, prices, planning, clock)
             for _ in range(cfg.runners)]
         # Wait until the runners are up, so the first programs do not pay their start.
@@ -173,7 +177,8 @@ class Runtime:
         cfg = self.config
         return PlanningSettings(
             planner=cfg.planner, min_success=cfg.admission_min_success, prices=cfg.prices,
-            served_model=cfg.model, stand_ins=cfg.stand_ins, gpu=cfg.gpu, tp=cfg.tp,
+            served_model=cfg.served_models()[0], stand_ins=cfg.stand_ins, gpu=cfg.gpu,
+            tp=cfg.tp, pools=tuple(p.model_dump() for p in cfg.worker_pools()),
             time_scale=cfg.time_scale, seed=cfg.seed)
 
     def decisions(self) -> list[Decision]:
@@ -283,7 +288,7 @@ class Runtime:
     # -- Ray -----------------------------------------------------------------------
     def _connect(self) -> None:
         cfg = self.config
-        workers = f"{cfg.workers} simulated {cfg.gpu} workers (TP{cfg.tp}, {cfg.model})"
+        workers = cfg.describe_workers()
         address = os.environ.get("RAY_ADDRESS")
         if ray.is_initialized():
             self._cluster = f"attached to the running Ray instance; {workers}"
@@ -293,18 +298,19 @@ class Runtime:
         else:
             ray.init(address="local", num_cpus=max(2, os.cpu_count() or 2),
                      include_dashboard=False,
-                     resources={cfg.sim_gpu_resource: cfg.workers}, log_to_driver=True)
+                     resources={cfg.sim_gpu_resource: cfg.total_workers},
+                     log_to_driver=True)
             self._started_ray = True
             self._cluster = f"local Ray; {workers}"
 
     def _placement(self) -> dict[str, Any]:
         cfg = self.config
         have = ray.cluster_resources().get(cfg.sim_gpu_resource, 0)
-        if have >= cfg.workers:
+        if have >= cfg.total_workers:
             return {"resources": {cfg.sim_gpu_resource: 1}}
         warnings.warn(
             f"the Ray cluster offers {have:g} '{cfg.sim_gpu_resource}' resources for "
-            f"{cfg.workers} simulated workers; placing them without it. Start nodes with "
+            f"{cfg.total_workers} simulated workers; placing them without it. Start nodes with "
             f"--resources='{{\"{cfg.sim_gpu_resource}\": N}}' to place them by resource.")
         self._cluster += f" (placed without '{cfg.sim_gpu_resource}' resources)"
         return {}

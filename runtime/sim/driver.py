@@ -27,8 +27,7 @@ import numpy as np
 from agentrt.programs.workloads.spec import ProgramSpec
 from agentrt.runtime.core.control import ClusterControl
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
-from agentrt.runtime.engines.factory import EngineFactory
-from agentrt.runtime.engines.simulated.perf_model import PerfModel
+from agentrt.runtime.engines.factory import pool_factories
 from agentrt.runtime.sim.bounds import program_lower_bound
 from agentrt.runtime.sim.config import SimConfig
 from agentrt.runtime.sim.events import (
@@ -42,17 +41,23 @@ from agentrt.runtime.sim.workers import SimWorkers
 class Simulation:
     def __init__(self, programs: Iterable[ProgramSpec], config: SimConfig | None = None) -> None:
         self.cfg = cfg = config or SimConfig()
-        self.perf = perf = PerfModel(cfg.model, cfg.gpu, cfg.tp)
-        self.factory = EngineFactory.for_config(cfg, perf)
+        self.pools = pool_factories(cfg)
+        self.factory = self.pools[0][1]  # the first pool's (what added workers join)
+        costs = {pool.model: factory.cost() for pool, factory in self.pools}
+        self.perf = perf = costs[self.pools[0][0].model]  # lower bounds of trace programs
         self.programs = list(programs)
         self.queue = EventQueue()
         self.now = 0.0
         self.prefetches = 0  # prefetches that moved blocks
         self.workers = SimWorkers(self)
-        self.control = ClusterControl(cfg.control_settings(), self.workers, cost=perf)
+        self.control = ClusterControl(cfg.control_settings(), self.workers, cost=perf,
+                                      costs=costs)
         self.scheduler = self.control.scheduler
-        for i in range(cfg.workers):
-            self.add_worker(f"w{i}")
+        n = 0
+        for pool, factory in self.pools:
+            for _ in range(pool.workers):
+                self.add_worker(f"w{n}", factory)
+                n += 1
         self.player = ProgramPlayer(cfg.model, cfg.block_size)
         self.rec = Recorder()
         self.rerouted = 0  # calls re-routed off removed workers
@@ -146,7 +151,7 @@ class Simulation:
 
     def _on_sample(self, _payload) -> None:
         stats = [e.stats() for e in self.engines.values()]
-        cap = sum(s.kv_capacity_blocks for s in stats)
+        cap = max(1, sum(s.kv_capacity_blocks for s in stats))
         self.rec.sample(time=self.now, kv_used=sum(s.kv_used_blocks for s in stats) / cap,
                         kv_pinned=sum(s.kv_pinned_blocks for s in stats) / cap,
                         kv_cached=sum(s.kv_cached_blocks for s in stats) / cap,
@@ -156,8 +161,8 @@ class Simulation:
             self.queue.push(self.now + self.cfg.sample_interval_s, SAMPLE, None)
 
     # -- workers -------------------------------------------------------------------
-    def add_worker(self, worker_id: str) -> None:
-        engine = self.factory(worker_id)
+    def add_worker(self, worker_id: str, factory=None) -> None:
+        engine = (factory or self.factory)(worker_id)
         self.workers.add(engine)
         self.control.add_worker(engine.info, self.now)
 

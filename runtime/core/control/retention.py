@@ -73,6 +73,7 @@ class RetentionControl:
         self.prefetches = 0  # prefetches sent
         self._log = decisions  # None: not recording
         self._workers: dict[str, EngineInfo] = {}
+        self._costs: dict[str, RebuildCost] = {}  # per worker, where models differ
         self._turns: dict[str, int] = {}  # program id -> its calls finished
         self._context: dict[str, int] = {}  # session -> tokens after its last call
         self._ran_on: dict[str, str] = {}  # session -> worker that ran its last call
@@ -81,11 +82,15 @@ class RetentionControl:
         self._timers: list[tuple[float, int, str]] = []  # (time, seq, session) prefetches
         self._seq = 0
 
-    def attach(self, info: EngineInfo) -> None:
+    def attach(self, info: EngineInfo, cost: RebuildCost | None = None) -> None:
+        """A worker joins; `cost`: its model's rebuild costs (default: the control's)."""
         self._workers[info.worker_id] = info
+        if cost is not None:
+            self._costs[info.worker_id] = cost
 
     def detach(self, worker_id: str) -> None:
         self._workers.pop(worker_id, None)
+        self._costs.pop(worker_id, None)
         for session, paused in list(self._paused.items()):
             if paused.worker_id == worker_id:
                 del self._paused[session]
@@ -208,7 +213,7 @@ class RetentionControl:
     def _facts(self, worker_id: str, stats: EngineStats | None, tokens: int) -> EngineFacts:
         """The worker at decision time: its last stats, and what rebuilding `tokens` of
         context would cost there (recompute, or reload from its host tier)."""
-        cost = self.cost
+        cost = self._costs.get(worker_id, self.cost)
         if stats is None or cost is None:
             return EngineFacts()
         return EngineFacts(
