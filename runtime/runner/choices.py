@@ -25,6 +25,7 @@ from agentrt.runtime.core.budget import Price
 from agentrt.runtime.core.planner import (
     ModelCard, PerfLatency, PlanningProblem, Prior, SubtaskSpec, TableLatency,
 )
+from agentrt.runtime.core.planner.estimates import logit_normal_beta
 from agentrt.runtime.engines.simulated.perf_model import PerfModel
 
 P_MAX = 0.999
@@ -50,6 +51,16 @@ class PlanningSettings:
     seed: int = 0
     call_overhead_s: float = 0.02
     """Wall seconds one call spends outside the engine (Ray round trips, verifier)."""
+    rollouts: int | None = None
+    """MCPP's (and open-loop MC's) rollouts per candidate; None: the planner's default."""
+
+    def make_planner(self):
+        """A fresh planner of the configured kind."""
+        from agentrt.runtime.core.planner import MCPPConfig, make_planner
+
+        if self.rollouts is not None and self.planner in ("mcpp", "open-loop-mc"):
+            return make_planner(self.planner, config=MCPPConfig(rollouts=self.rollouts))
+        return make_planner(self.planner)
 
     @property
     def served(self) -> tuple[str, ...]:
@@ -78,7 +89,8 @@ class PlanningSettings:
                 "served_model": self.served_model, "stand_ins": dict(self.stand_ins),
                 "gpu": self.gpu, "tp": self.tp, "pools": [dict(p) for p in self.pools],
                 "time_scale": self.time_scale,
-                "seed": self.seed, "call_overhead_s": self.call_overhead_s}
+                "seed": self.seed, "call_overhead_s": self.call_overhead_s,
+                "rollouts": self.rollouts}
 
     @classmethod
     def from_plain(cls, values: dict) -> PlanningSettings:
@@ -159,8 +171,12 @@ def planning_problem(graph: ProgramGraph, settings: PlanningSettings) -> Plannin
 def _prior(candidate) -> Prior:
     if candidate is None:  # not a candidate of this step: never worth choosing
         return Prior(p=1e-6, strength=1e6, len_median=1.0)
-    return Prior(p=min(candidate.p, P_MAX), strength=candidate.strength,
-                 len_median=float(candidate.output_tokens))
+    p, strength = min(candidate.p, P_MAX), candidate.strength
+    if candidate.p_uncertainty is not None:
+        p, strength = logit_normal_beta(p, candidate.p_uncertainty)
+    return Prior(p=p, strength=strength, len_median=float(candidate.output_tokens),
+                 len_sigma=candidate.output_sigma, len_weight=candidate.length_strength,
+                 len_median_sigma=candidate.output_uncertainty)
 
 
 def _planned_ancestors(graph: ProgramGraph, node_id: str,

@@ -216,7 +216,7 @@ class RunnerStepContext:
         with tracing.tracer().start_as_current_span(f"execute_tool {name}") as span:
             span.set_attributes({tracing.OPERATION: "execute_tool", tracing.TOOL_NAME: name,
                                  tracing.TOOL_CALL_ID: call_id})
-            result = await self._tools.call(name, arguments, call_id)
+            result = await self._tools.call(name, arguments, call_id, clock=self._state.clock)
             span.set_attribute("agentrt.tool.duration_s", result.duration_s)
             if not result.ok:
                 span.set_status(otel.Status(otel.StatusCode.ERROR, result.error or ""))

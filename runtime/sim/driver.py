@@ -18,6 +18,7 @@ batching is the engine's. Identical inputs and seeds give identical results.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from typing import Iterable
@@ -28,6 +29,7 @@ from agentrt.programs.workloads.spec import ProgramSpec
 from agentrt.runtime.core.control import ClusterControl
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
 from agentrt.runtime.engines.factory import pool_factories
+from agentrt.runtime.engines.simulated.responder import Responder
 from agentrt.runtime.sim.bounds import program_lower_bound
 from agentrt.runtime.sim.config import SimConfig
 from agentrt.runtime.sim.events import (
@@ -39,9 +41,11 @@ from agentrt.runtime.sim.workers import SimWorkers
 
 
 class Simulation:
-    def __init__(self, programs: Iterable[ProgramSpec], config: SimConfig | None = None) -> None:
+    def __init__(self, programs: Iterable[ProgramSpec], config: SimConfig | None = None, *,
+                 responder: Responder | None = None) -> None:
+        """`responder`: what the simulated models reply (filler text by default)."""
         self.cfg = cfg = config or SimConfig()
-        self.pools = pool_factories(cfg)
+        self.pools = pool_factories(cfg, responder=responder)
         self.factory = self.pools[0][1]  # the first pool's (what added workers join)
         costs = {pool.model: factory.cost() for pool, factory in self.pools}
         self.perf = perf = costs[self.pools[0][0].model]  # lower bounds of trace programs
@@ -78,24 +82,36 @@ class Simulation:
     def run(self) -> SimResult:
         start = time.perf_counter()
         self._schedule_arrivals()
+        self._start_sampling()
+        queue = self.queue
+        while queue:
+            self.now, kind, payload = queue.pop()
+            self._handle(kind, payload)
+        return self._result(time.perf_counter() - start)
+
+    def next_timer_at(self) -> float:
+        """When something outside the event queue may submit work next (never, here:
+        every submission follows an event; programs on the virtual loop differ)."""
+        return math.inf
+
+    def _start_sampling(self) -> None:
         self.queue.push(0.0, SAMPLE, None)
         for change in self.cfg.worker_changes:
             self.workers.external(change[0], WORKER_CHANGE, change)
-        handlers = {ARRIVE: self._on_arrive, STEP_END: self._on_step_end,
-                    TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample,
-                    TIMER: self._on_timer, WORKER_CHANGE: self._on_worker_change}
-        queue, control, horizons = self.queue, self.control, self.workers.horizons
-        while queue:
-            self.now, kind, payload = queue.pop()
-            self._events += 1
-            if kind != STEP_END and kind != SAMPLE:
-                horizons.external_popped()
-            with control.batch(self.now):
-                handlers[kind](payload)
-        if self.cfg.check_integrity:
-            for engine in self.engines.values():
-                engine.check_integrity()
-        return self._result(time.perf_counter() - start)
+
+    def _handle(self, kind: int, payload) -> None:
+        """One event at `self.now`: one control batch."""
+        self._events += 1
+        if kind != STEP_END and kind != SAMPLE:
+            self.workers.horizons.external_popped()
+        with self.control.batch(self.now):
+            self._handlers[kind](payload)
+
+    @property
+    def _handlers(self):
+        return {ARRIVE: self._on_arrive, STEP_END: self._on_step_end,
+                TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample,
+                TIMER: self._on_timer, WORKER_CHANGE: self._on_worker_change}
 
     def _schedule_arrivals(self) -> None:
         cfg, programs, push = self.cfg, self.programs, self.workers.external
@@ -216,6 +232,9 @@ class Simulation:
                          output=done.output_tokens, preemptions=done.preemptions)
 
     def _result(self, wall: float) -> SimResult:
+        if self.cfg.check_integrity:
+            for engine in self.engines.values():
+                engine.check_integrity()
         busy = self.workers.retired_busy + sum(
             e.stats().busy_time for e in self.engines.values())
         finished = self.rec.programs["finished"]

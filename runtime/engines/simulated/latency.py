@@ -7,9 +7,9 @@ function of its own sizes. This engine models exactly that and nothing more: no
 batching, no KV cache (nothing is ever cached, so nothing is pinned), no limit on
 concurrent calls. Its figures are modeled, not measured, like every simulated engine.
 
-A step runs the clock to the next call that finishes, or to the driver's horizon (the
-simulator guarantees nothing arrives before it), or `tick_s` ahead without a horizon,
-so a call submitted meanwhile starts counting when it is submitted.
+A step runs the clock to the next call that finishes, but never past `ttft_s` (or
+`tick_s`, if longer) ahead: a call submitted during the step cannot finish sooner than
+that, so every call's RequestDone comes at the step end that is its finish time.
 """
 from __future__ import annotations
 
@@ -88,8 +88,7 @@ class LatencyEngine:
         self._skip_aborted()
         if not self._due:
             return StepResult(0.0, [], iterations=0)
-        limit = horizon if horizon is not None and horizon > now else now + self.tick_s
-        end = max(now, min(self._due[0][0], limit))
+        end = max(now, min(self._due[0][0], now + max(self.ttft_s, self.tick_s)))
         events = []
         while self._due and self._due[0][0] <= end:
             _, _, rid = heapq.heappop(self._due)
@@ -103,6 +102,11 @@ class LatencyEngine:
 
     def iterations_to_next_finish(self) -> int | None:
         return 1 if self._calls else None
+
+    def finish_bound(self) -> float:
+        """When this engine's next RequestDone comes at the earliest, if nothing is
+        submitted meanwhile: the next finish time, exactly (inf when idle)."""
+        return self.next_finish
 
     def cached_prefix_tokens(self, prefix: TokenChain) -> int:
         return 0
