@@ -36,8 +36,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The tests marked `realserver` need $(VLLM_STAMP) (`make vllm-env`); `make test` runs them.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow and not ray"
+	$(BIN)/python -m pytest -q -m "not slow and not ray and not realserver"
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache tests/realserver/.cache
