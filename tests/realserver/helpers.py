@@ -93,10 +93,3 @@ def server_metrics(root_url: str) -> dict[str, float]:
         text = response.read().decode()
     return {name: sum(s.value for s in samples)
             for name, samples in parse_prometheus(text, root_url).items()}
-
-
-def abort_count(root_url: str) -> float:
-    with urllib.request.urlopen(f"{root_url}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    samples = parse_prometheus(text, root_url).get("vllm:request_success_total", [])
-    return sum(s.value for s in samples if s.labels.get("finished_reason") == "abort")

@@ -18,6 +18,8 @@ from agentrt.runtime.engines.openai.metrics import (
 )
 
 log = logging.getLogger(__name__)
+_WRONG_SOURCE = ("set OpenAIEndpoint.capacity to the server's kind ('vllm', 'sglang'), or "
+                 "'configured' with kv_capacity_tokens, or 'none'")
 
 
 class CapacityMonitor:
@@ -76,9 +78,9 @@ class CapacityMonitor:
                         "capacity='none'") from vllm_error
 
     async def _vllm(self) -> ServerCapacity:
-        response = await self._client.get("/metrics")
+        response = await self._client.get("/metrics", fix=_WRONG_SOURCE)
         return vllm_capacity(response.text, str(response.url))
 
     async def _sglang(self) -> ServerCapacity:
-        response = await self._client.get("/get_server_info")
+        response = await self._client.get("/get_server_info", fix=_WRONG_SOURCE)
         return sglang_capacity(response.content, str(response.url), self.endpoint.block_size)

@@ -104,9 +104,10 @@ class ChatClient:
                             decision.reason)
                 await asyncio.sleep(decision.delay_s)
 
-    async def get(self, path: str) -> httpx.Response:
+    async def get(self, path: str, fix: str | None = None) -> httpx.Response:
         """GET `path` under the server root (/metrics, /get_server_info, /v1/models),
-        once, no retries. Raises an EndpointError subclass on failure or status >= 400."""
+        once, no retries. Raises an EndpointError subclass on failure or status >= 400
+        (whose fix is `fix`, when given)."""
         url = f"{self.endpoint.server_root}{path}"
         try:
             response = await self._http.get(url, headers=self._headers)
@@ -115,7 +116,11 @@ class ChatClient:
         except httpx.TransportError as exc:
             raise self._unreachable(exc, "request", url) from exc
         if response.status_code >= 400:
-            raise self._status(response, response.content, url)
+            error = self._status(response, response.content, url)
+            if fix is not None:
+                error.fix = fix
+                error.args = (error._render(),)
+            raise error
         return response
 
     # -- one attempt ---------------------------------------------------------------
