@@ -36,6 +36,7 @@ from agentrt.runtime.engines.openai.retry import parse_retry_after
 from agentrt.runtime.engines.openai.sse import DONE, sse_data
 
 log = logging.getLogger(__name__)
+DRAIN_S = 1.0  # how long to read past [DONE] for the end of the body
 
 
 def read_api_key(env_name: str | None) -> str | None:
@@ -96,7 +97,7 @@ class ChatClient:
                 elapsed = self._clock() - started
                 decision = self._policy.decide(error, attempt, elapsed, self._rng)
                 if not decision.retry:
-                    if error.retryable:
+                    if error.retryable or attempt > 1:
                         error.given_up(attempt, elapsed, decision.reason)
                     raise
                 log.warning("%s: attempt %d failed (%s); retrying in %.2f s (%s)",
@@ -149,10 +150,16 @@ class ChatClient:
 
     async def _read_stream(self, response: httpx.Response) -> ChatResult:
         assembler = StreamAssembler(self._chat_url, self._clock)
-        async for data in sse_data(response.aiter_lines()):
-            if data == DONE:
-                break
-            assembler.add(self._json(data.encode()))
+        lines = response.aiter_lines()
+        events = sse_data(lines)
+        try:
+            async for data in events:
+                if data == DONE:
+                    break
+                assembler.add(self._json(data.encode()))
+        finally:
+            await events.aclose()
+        await _drain(lines)
         return assembler.result()
 
     # -- errors --------------------------------------------------------------------
@@ -202,3 +209,16 @@ class ChatClient:
                 fix="check the server's log: it may have crashed or been restarted")
         error.stale_connection = phase == "request" and isinstance(exc, httpx.RemoteProtocolError)
         return error
+
+
+async def _drain(lines) -> None:
+    """Read what follows `[DONE]` (the end of the chunked body), so the connection
+    goes back to the pool; a response closed unread closes its connection instead.
+    A server that keeps the stream open is left after DRAIN_S (the connection then
+    closes)."""
+    try:
+        async with asyncio.timeout(DRAIN_S):
+            async for _ in lines:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        pass
