@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml setup.py
 run: $(STAMP)
 	$(BIN)/agentrt run examples/coding_agent.py --programs 32 --workers 4
 
-test: $(STAMP)
+test: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python -m pytest -q
 
 # The tests marked `realserver` need $(VLLM_STAMP) (`make vllm-env`); `make test` runs them.
