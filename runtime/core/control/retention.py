@@ -144,8 +144,8 @@ class RetentionControl:
                              self.transitions.probability(request.agent, tool, "turn"),
                              self.durations.mean(tool), facts.rebuild_s, resume)
             self.transport.pause_hint(worker, session, chain, hint)
-        if self.policy is None:
-            return
+        if self.policy is None or not self._can(worker, "retain"):
+            return  # nothing to decide for an engine that cannot keep blocks
         program = ProgramFacts(pid := done.program_id, request.program_arrival, turns,
                                request.last_turn or request.last_call, request.agent)
         decision = self.policy.decide(PinRequest(session, tool, tokens, now, program, facts),
@@ -153,8 +153,7 @@ class RetentionControl:
         self.decided[decision.action] = self.decided.get(decision.action, 0) + 1
         if self._log is not None:
             self._log.append(Retained(worker, session, tool, decision.action, decision.reason))
-        if self._can(worker, "retain"):
-            self.transport.retain(worker, session, chain, decision, pid)
+        self.transport.retain(worker, session, chain, decision, pid)
         if decision.prefetch_at is not None and self._can(worker, "host_tier"):
             paused.prefetch = True
             self._seq += 1
