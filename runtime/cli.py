@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import tomllib
 from typing import Sequence
 
 from pydantic import ValidationError
@@ -69,6 +70,25 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--trace-dir", help="where run folders with trace.jsonl go")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--config", help="a TOML file of RuntimeConfig fields (pools, "
+                        "prices, stand_ins, ...); the command line overrides it")
+    engines = parser.add_argument_group("real models")
+    engines.add_argument("--engine", choices=["simulated", "openai", "inline"],
+                         help="simulated GPU workers (the default), OpenAI-compatible "
+                         "servers (--base-url, one per replica), or inline workers that "
+                         "answer at once (smoke runs)")
+    engines.add_argument("--base-url", action="append", dest="base_urls", metavar="URL",
+                         help="an OpenAI-compatible server replica, e.g. "
+                         "http://127.0.0.1:8000/v1 (repeat for more replicas)")
+    engines.add_argument("--served-model", help="the model name the servers serve "
+                         "(vLLM's --served-model-name; default: --model)")
+    engines.add_argument("--api-key-env", help="the environment variable holding the API "
+                         "key (never the key itself)")
+    engines.add_argument("--provider", help="what traces name the servers: vllm, sglang, "
+                         "llama.cpp, openai, ...")
+    engines.add_argument("--tokenizer", help="prompt token ids for prefix identity: "
+                         "estimate (default), server (the server's /tokenize) or a model "
+                         "folder with tokenizer.json")
 
 
 _CONFIG_KEYS = ("workers", "model", "gpu", "tp", "time_scale", "queue", "router",
@@ -118,23 +138,65 @@ def run_workload(workload: Workload, args: argparse.Namespace) -> int:
 
 
 def run_config(workload: Workload, args: argparse.Namespace) -> RuntimeConfig:
-    """The workload's configuration with the command line's overrides. Raises
-    ConfigError naming each bad option, its value and the valid ones."""
+    """The workload's configuration, then the --config file's, then the command line's
+    overrides. Raises ConfigError naming each bad option, its value and the valid
+    ones."""
+    base = {**workload.config, **load_config_file(getattr(args, "config", None))}
     overrides = {k: getattr(args, k) for k in _CONFIG_KEYS if getattr(args, k, None) is not None}
+    overrides.update(engine_pools(args, {**base, **overrides}))
     steal_kv = getattr(args, "steal_kv", None)
     if steal_kv is not None:
-        base = {**workload.config, **overrides}
-        if not base.get("stealing", RuntimeConfig.model_fields["stealing"].default):
+        merged = {**base, **overrides}
+        if not merged.get("stealing", RuntimeConfig.model_fields["stealing"].default):
             raise ConfigError("--steal-kv sets how stealing moves KV, and stealing is off; "
                               "drop --no-stealing")
-        options = dict(workload.config.get("steal_options", {}))
+        options = dict(base.get("steal_options", {}))
         options.update({"kv_move": "recompute"} if steal_kv == "recompute"
                        else {"kv_move": "transfer", "link": steal_kv})
         overrides["steal_options"] = options
     try:
-        return RuntimeConfig(**{**workload.config, **overrides})
+        return RuntimeConfig(**{**base, **overrides})
     except ValidationError as exc:
         raise ConfigError(explain(exc, flags=True)) from None
+
+
+def load_config_file(path: str | None) -> dict:
+    """RuntimeConfig fields from a TOML file ({} without one). Raises ConfigError for a
+    missing or unreadable file."""
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path!r} is not valid TOML: {exc}") from None
+
+
+def engine_pools(args: argparse.Namespace, config: dict) -> dict:
+    """The `pools` the --engine options ask for ({} when they ask for nothing)."""
+    engine, urls = getattr(args, "engine", None), getattr(args, "base_urls", None) or []
+    if urls and engine is None:
+        engine = "openai"
+    if engine in (None, "simulated"):
+        return {}
+    model = config.get("model") or RuntimeConfig.model_fields["model"].default
+    if engine == "inline":
+        return {"pools": [{"model": model, "engine": "inline",
+                           "workers": config.get("workers", 1)}]}
+    if not urls:
+        raise ConfigError("--engine openai needs --base-url URL, once per server replica "
+                          "(e.g. --base-url http://127.0.0.1:8000/v1)")
+    endpoint = {"model": getattr(args, "served_model", None) or model}
+    for key in ("api_key_env", "provider"):
+        if getattr(args, key, None) is not None:
+            endpoint[key] = getattr(args, key)
+    pool = {"model": model, "engine": "openai",
+            "endpoints": [{"base_url": url, **endpoint} for url in urls]}
+    if getattr(args, "tokenizer", None):
+        pool["tokenizer"] = args.tokenizer
+    return {"pools": [pool]}
 
 
 def main_for(workload: Workload, argv: Sequence[str] | None = None) -> int:

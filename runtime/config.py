@@ -42,10 +42,21 @@ class WorkerPool(BaseModel):
     model: str
     """The name calls use for the model (stand-ins map other names onto it)."""
     workers: int = Field(1, ge=1, le=4096)
-    engine: Literal["simulated", "latency"] = "simulated"
+    engine: Literal["simulated", "latency", "openai", "inline"] = "simulated"
     """simulated: a GPU worker charged by the calibrated performance model (`model`,
     `gpu` and `tp` name it); latency: a simulated hosted API whose calls take
-    `ttft_s + prompt tokens x prompt_token_s + output tokens x tpot_s`."""
+    `ttft_s + prompt tokens x prompt_token_s + output tokens x tpot_s`; openai: one
+    worker per OpenAI-compatible server replica (`endpoints`: vLLM, SGLang,
+    llama.cpp's server, hosted APIs); inline: an in-process engine that answers at
+    once with the workload's responder (smoke runs, nothing modeled)."""
+    endpoints: list[dict[str, Any]] = Field(default_factory=list)
+    """openai: one `OpenAIEndpoint` per replica (base_url, model, api_key_env, ...)."""
+    tokenizer: Literal["estimate", "server"] | str = "estimate"
+    """openai: where prompt token ids (prefix identity) come from: "estimate" (agentrt's
+    own, labelled as an estimate), "server" (the first replica's /tokenize), or a model
+    folder with the model's tokenizer.json."""
+    prefill_tokens_per_s: float = Field(20_000.0, gt=0)
+    """openai: the servers' prefill rate, for routing's time estimates only."""
     gpu: str = "h100"
     tp: int = Field(1, ge=1, le=16)
     kv_blocks: int | None = Field(None, ge=1)
@@ -59,7 +70,21 @@ class WorkerPool(BaseModel):
             from agentrt.runtime.engines.simulated.perf_model import PerfModel
 
             PerfModel(self.model, self.gpu, self.tp)
+        if self.engine == "openai":
+            if not self.endpoints:
+                raise ValueError(f"pool {self.model!r}: engine 'openai' needs endpoints, "
+                                 "one per server replica (base_url, model, ...)")
+            from agentrt.runtime.engines.openai.config import OpenAIEndpoint
+
+            for endpoint in self.endpoints:
+                OpenAIEndpoint(**endpoint)  # bad fields fail here, by name
+            object.__setattr__(self, "workers", len(self.endpoints))
         return self
+
+    @property
+    def real(self) -> bool:
+        """Whether the pool's workers are real servers (they run on the wall clock)."""
+        return self.engine == "openai"
 
 
 class ClusterSettings(BaseModel):
@@ -157,6 +182,15 @@ class ClusterSettings(BaseModel):
                              f"{sorted(served)}")
         return self
 
+    @model_validator(mode="after")
+    def _real_servers_run_at_scale_one(self) -> ClusterSettings:
+        scale = getattr(self, "time_scale", 1.0)
+        real = [p.model for p in self.worker_pools() if p.real]
+        if real and scale != 1.0:
+            raise ValueError(f"time_scale={scale} with real servers ({real}): a real "
+                             "server runs on the wall clock; leave time_scale at 1")
+        return self
+
     def worker_pools(self) -> list[WorkerPool]:
         """The pools the run starts (one from `model`, `workers`, `gpu`, `tp` when
         `pools` is empty)."""
@@ -178,6 +212,12 @@ class ClusterSettings(BaseModel):
         for p in self.worker_pools():
             if p.engine == "latency":
                 parts.append(f"{p.workers} simulated hosted-API workers ({p.model})")
+            elif p.engine == "openai":
+                urls = ", ".join(e["base_url"] for e in p.endpoints)
+                parts.append(f"{p.workers} OpenAI-compatible server(s) serving {p.model} "
+                             f"({urls})")
+            elif p.engine == "inline":
+                parts.append(f"{p.workers} inline workers ({p.model}, nothing modeled)")
             else:
                 parts.append(f"{p.workers} simulated {p.gpu} workers (TP{p.tp}, {p.model})")
         return " + ".join(parts)

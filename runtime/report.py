@@ -54,14 +54,32 @@ class RunReport:
             f"tool calls    {int(t['tool_calls'])} ({int(t['tool_errors'])} errors), "
             f"tool time {t['tool_time_s']:.2f}s",
             f"cluster       {self.cluster}",
-            f"GPU time      {gpu:.2f}s simulated across {len(self.workers)} workers "
-            f"(simulated GPU, not a measurement; wall = GPU time x {self.time_scale:g}); "
-            f"run wall time {self.wall_time_s:.1f}s",
+            *self._engine_lines(gpu),
             f"trace         {self.trace_path}",
         ]
         for r in self.failed[:5]:
             out.append(f"  {r.program_id}: {r.status}: {r.error}")
         return out
+
+    def _engine_lines(self, gpu: float) -> list[str]:
+        """What the figures above are: measured on real servers, or simulated."""
+        kinds = {w.get("engine", "SimulatedEngine") for w in self.workers}
+        simulated = [w for w in self.workers if w.get("engine", "SimulatedEngine")
+                     in ("SimulatedEngine", "LatencyEngine")]
+        lines = []
+        if kinds & {"OpenAIEngine"}:
+            servers = sum(w.get("engine") == "OpenAIEngine" for w in self.workers)
+            lines.append(f"measured      tokens, cached tokens and times of the calls on "
+                         f"{servers} real server(s) are what the servers reported; run wall "
+                         f"time {self.wall_time_s:.1f}s")
+        if simulated:
+            lines.append(f"GPU time      {gpu:.2f}s simulated across {len(simulated)} "
+                         f"workers (simulated GPU, not a measurement; wall = GPU time x "
+                         f"{self.time_scale:g}); run wall time {self.wall_time_s:.1f}s")
+        if kinds == {"InlineEngine"}:
+            lines.append(f"engines       inline (replies at once, nothing modeled); run wall "
+                         f"time {self.wall_time_s:.1f}s")
+        return lines
 
     def print(self) -> None:
         print("\n".join(["", "== agentrt run summary =="] + self.lines()))

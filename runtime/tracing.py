@@ -49,6 +49,12 @@ TOOL_CALL_ID = "gen_ai.tool.call.id"
 AGENT_NAME = "gen_ai.agent.name"
 WORKFLOW_NAME = "gen_ai.workflow.name"
 CONVERSATION_ID = "gen_ai.conversation.id"
+PROVIDER = "gen_ai.provider.name"
+RESPONSE_MODEL = "gen_ai.response.model"
+RESPONSE_ID = "gen_ai.response.id"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ERROR_TYPE = "error.type"
 
 _propagator = TraceContextTextMapPropagator()
 _lock = threading.Lock()

@@ -39,11 +39,9 @@ from agentrt.runtime.core.budget import Price
 from agentrt.runtime.core.planner import (
     BASELINES,
     PLANNERS,
-    MCPPConfig,
     ModelCard,
     Option,
     PerfLatency,
-    Planner,
     PlanningProblem,
     TableLatency,
     make_planner,

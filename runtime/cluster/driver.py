@@ -81,18 +81,20 @@ class Runtime:
 
     def start(self) -> None:
         cfg = self.config
-        pools = pool_factories(cfg, responder=self.responder, pending_holds=True)
+        self.clock = clock = RunClock(time.time(), cfg.time_scale)
+        pools = pool_factories(cfg, responder=self.responder, pending_holds=True,
+                               origin=clock.origin)
         costs = {pool.model: factory.cost() for pool, factory in pools}
         tracing.setup("agentrt-driver")
         self._connect()
-        self.clock = clock = RunClock(time.time(), cfg.time_scale)
         self._scheduler = SchedulerActor.remote(cfg.control_settings(), clock,
                                                 costs[pools[0][0].model], costs)
         placement = self._placement()
         self._workers = []
         for pool, factory in pools:
+            options = {**placement, **_key_environment(pool)}
             self._workers += [
-                WorkerActor.options(**placement).remote(
+                WorkerActor.options(**options).remote(
                     f"w{len(self._workers) + i}", factory, clock, self._scheduler)
                 for i in range(pool.workers)]
         infos = ray.get([w.start.remote() for w in self._workers], timeout=120)
@@ -314,6 +316,16 @@ class Runtime:
             f"--resources='{{\"{cfg.sim_gpu_resource}\": N}}' to place them by resource.")
         self._cluster += f" (placed without '{cfg.sim_gpu_resource}' resources)"
         return {}
+
+
+def _key_environment(pool) -> dict[str, Any]:
+    """The API keys a pool's servers need, from the driver's environment into its worker
+    actors' (by the variable names the configuration gives; the keys themselves never
+    appear in a configuration, log or trace). A name the driver's environment lacks
+    is left out: the worker then fails naming the variable to set."""
+    names = {e.get("api_key_env") for e in pool.endpoints} - {None}
+    env = {n: os.environ[n] for n in sorted(names) if os.environ.get(n)}
+    return {"runtime_env": {"env_vars": env}} if env else {}
 
 
 def _check_unique(ids: Sequence[str]) -> None:

@@ -20,7 +20,7 @@ from agentrt.runtime.cluster.clock import RunClock
 from agentrt.runtime.runner.choices import PlanningSettings
 from agentrt.runtime.core.budget import Price
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
-from agentrt.runtime.engines.tokenizer import SimpleTokenizer
+from agentrt.runtime.runner.tokenizers import Tokenizers
 from agentrt.runtime.runner.execution import execute_program
 from agentrt.toolmgr import ToolManager, ToolRegistry
 
@@ -73,12 +73,12 @@ class ProgramRunner:
         tracing.setup("agentrt-runner")
         self._backend = ActorBackend(scheduler)
         self._tools = ToolManager(ToolRegistry())
-        self._tokenizer = SimpleTokenizer()
+        self._planning = PlanningSettings.from_plain(planning) if planning else None
+        self._tokenizer = Tokenizers(self._planning.pools if self._planning else ())
         self._model = default_model
         self._served = tuple(served_models)
         self._block_size = block_size
         self._prices = {m: Price(*p) for m, p in prices.items()}
-        self._planning = PlanningSettings.from_plain(planning) if planning else None
         self._clock = clock if clock is not None else RunClock(time.time())
 
     async def run_program(self, program: Any, args: tuple, kwargs: dict, program_id: str,

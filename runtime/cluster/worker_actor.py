@@ -88,7 +88,8 @@ class WorkerActor:
 
     async def stats(self) -> dict[str, Any]:
         s, engine = self.engine.stats(), self.engine
-        return {"worker_id": self.worker_id, "gpu_time_s": self._gpu_time,
+        return {"worker_id": self.worker_id, "engine": type(engine).__name__,
+                "model": engine.info.model, "gpu_time_s": self._gpu_time,
                 "steps": self._steps, "running": s.running, "waiting": s.waiting,
                 "kv_capacity_blocks": s.kv_capacity_blocks, "kv_used_blocks": s.kv_used_blocks,
                 "prefix_hit_tokens": s.prefix_hit_tokens,

@@ -125,6 +125,13 @@ class RequestDone:
     # finish_reason "error": what failed, where, and what to do (a real engine's call
     # that could not be served; token counts are then 0). None otherwise.
     error: str | None = None
+    # Who served it, for traces (OpenTelemetry GenAI conventions): the provider
+    # ("vllm", "openai", ...; "" for simulated engines), the server as host:port, the
+    # model the server says answered and its response id.
+    provider: str = ""
+    server: str = ""
+    response_model: str = ""
+    response_id: str = ""
 
 
 @dataclass(slots=True)

@@ -136,14 +136,64 @@ class LatencyFactory:
                              seed=self.seed)
 
 
-def pool_factories(cfg, *, responder: Responder | None = None,
-                   pending_holds: bool = False) -> list[tuple[Any, Any]]:
-    """(pool, factory) for every pool of a `ClusterSettings`, in order."""
-    out = []
+@dataclass(frozen=True)
+class ServerCost:
+    """What routing knows of a real server's speed: a configured prefill rate. KV never
+    moves between servers, so moving it costs forever."""
+
+    prefill_tokens_per_s: float
+    kv_bytes_per_token: float = 0.0
+
+    def prefill_time(self, tokens: int, context: int = 0) -> float:
+        return tokens / self.prefill_tokens_per_s
+
+    def recompute_time(self, tokens: int) -> float:
+        return self.prefill_time(tokens)
+
+    def reload_time(self, tokens: int) -> float:
+        return float("inf")
+
+    def transfer_time(self, tokens: int, link: str = "nvlink") -> float:
+        return float("inf")
+
+
+@dataclass(frozen=True)
+class InlineFactory:
+    """Builds `InlineEngine`s: replies at once from the responder (smoke runs)."""
+
+    model: str
+    responder: Responder | None = None
+    block_size: int = 16
+    seed: int = 0
+    origin: float = 0.0
+
+    def cost(self) -> ServerCost:
+        return ServerCost(1e9)
+
+    def __call__(self, worker_id: str):
+        import time
+
+        from agentrt.runtime.engines.inline import InlineEngine
+
+        return InlineEngine(worker_id, self.model, responder=self.responder,
+                            block_size=self.block_size, seed=self.seed,
+                            clock=lambda: time.time() - self.origin)
+
+
+def pool_factories(cfg, *, responder: Responder | None = None, pending_holds: bool = False,
+                   origin: float = 0.0, first_worker: int = 0) -> list[tuple[Any, Any]]:
+    """(pool, factory) for every pool of a `ClusterSettings`, in order. Workers are
+    numbered w{first_worker}, w{first_worker + 1}, ... across the pools; real and
+    inline engines read the run clock from `origin` (wall seconds at run time 0)."""
+    out, n = [], first_worker
     for pool in cfg.worker_pools():
         if pool.engine == "latency":
             factory: Any = LatencyFactory(pool.model, pool.ttft_s, pool.prompt_token_s,
                                           pool.tpot_s, responder, cfg.block_size, cfg.seed)
+        elif pool.engine == "openai":
+            factory = _openai_factory(pool, origin, cfg.seed, n)
+        elif pool.engine == "inline":
+            factory = InlineFactory(pool.model, responder, cfg.block_size, cfg.seed, origin)
         else:
             single = cfg.model_copy(update={"model": pool.model, "gpu": pool.gpu,
                                             "tp": pool.tp, "kv_blocks": pool.kv_blocks,
@@ -151,4 +201,29 @@ def pool_factories(cfg, *, responder: Responder | None = None,
             factory = EngineFactory.for_config(single, responder=responder,
                                                pending_holds=pending_holds)
         out.append((pool, factory))
+        n += pool.workers
     return out
+
+
+@dataclass(frozen=True)
+class ServerPoolFactory:
+    """Builds the `OpenAIEngine` of each replica of a pool of real servers."""
+
+    engines: Any  # an OpenAIEngineFactory
+    prefill_tokens_per_s: float
+
+    def cost(self) -> ServerCost:
+        return ServerCost(self.prefill_tokens_per_s)
+
+    def __call__(self, worker_id: str):
+        return self.engines(worker_id)
+
+
+def _openai_factory(pool, origin: float, seed: int, first: int) -> ServerPoolFactory:
+    from agentrt.runtime.engines.openai.config import OpenAIEndpoint
+    from agentrt.runtime.engines.openai.factory import OpenAIEngineFactory
+
+    endpoints = tuple(OpenAIEndpoint(**e) for e in pool.endpoints)
+    by_worker = {f"w{first + i}": e for i, e in enumerate(endpoints)}
+    engines = OpenAIEngineFactory(endpoints, origin=origin, seed=seed, by_worker=by_worker)
+    return ServerPoolFactory(engines, pool.prefill_tokens_per_s)

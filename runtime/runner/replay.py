@@ -15,7 +15,6 @@ ready together start in `ProgramSpec.ordered_steps()` order: both as the simulat
 """
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from typing import Any

@@ -26,11 +26,13 @@ from agentrt.runtime import tracing
 from agentrt.runtime.core.budget import BudgetExhausted, Reservation
 from agentrt.runtime.core.messages import RequestDone
 from agentrt.runtime.core.planner.reserve import reserve_samples
+from agentrt.runtime.runner.errors import LLMCallError
 from agentrt.runtime.core.session_chain import request_id
 from agentrt.runtime.runner.portfolio import StepPlan
 
 if TYPE_CHECKING:
     from agentrt.runtime.runner.step_context import RunnerStepContext
+
 
 
 @dataclass(slots=True)
@@ -67,7 +69,7 @@ class Sampler:
     async def sample(self, messages: list[dict[str, Any]], verify: dict[str, Any]) -> Sample:
         ctx = self.ctx
         state, portfolio = ctx._state, ctx._state.portfolio
-        tokens = ctx._tokenizer.encode_prompt(messages, None)
+        tokens = ctx.tokenizer_for(ctx._pick_model(None)).encode_prompt(messages, None)
         prompt = TokenChain.from_tokens(tokens, block_size=state.block_size)
         while True:
             self.plan = plan = await portfolio.choose(ctx.step_id)
@@ -142,6 +144,8 @@ class Sampler:
                 state.inflight.difference_update(ids)
             for r, request, done, chat in zip(held, requests, dones, chats):
                 state.ledger.settle(r, done.prompt_tokens, done.output_tokens)
+                if done.finish_reason == "error":
+                    chat.set_status(otel.Status(otel.StatusCode.ERROR, done.error or ""))
                 chat.set_attributes({tracing.OPERATION: "chat",
                                      tracing.REQUEST_MODEL: plan.model,
                                      tracing.REQUEST_MAX_TOKENS: r.max_tokens,
@@ -151,6 +155,10 @@ class Sampler:
                 chat.end()
             span.set_attribute("agentrt.sample.workers",
                                sorted({d.worker_id for d in dones}))
+        failed = [d for d in dones if d.finish_reason == "error"]
+        if failed:
+            raise LLMCallError(f"sample {failed[0].request_id!r} on {failed[0].worker_id} "
+                               f"failed: {failed[0].error}")
         return dones
 
     # -- verification --------------------------------------------------------------------

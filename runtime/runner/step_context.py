@@ -25,6 +25,7 @@ from agentrt.programs.errors import UndeclaredToolError
 from agentrt.runtime import tracing
 from agentrt.runtime.core.budget import BudgetLedger
 from agentrt.runtime.core.messages import LLMRequest, PinNote, RequestDone
+from agentrt.runtime.runner.errors import LLMCallError
 from agentrt.runtime.core.session_chain import SessionChain, request_id
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
 from agentrt.runtime.runner.portfolio import PortfolioSession, StepPlan
@@ -147,7 +148,7 @@ class RunnerStepContext:
         model = self._pick_model(model)
         names = self._tool_names(tools)
         schemas = self._tools.registry.openai_tools(names) if names else None
-        tokens = self._tokenizer.encode_prompt(messages, schemas)
+        tokens = self.tokenizer_for(model).encode_prompt(messages, schemas)
         prompt = TokenChain.from_tokens(tokens, block_size=self._state.block_size)
 
         def build(turn: int, allowed: int) -> LLMRequest:
@@ -234,6 +235,11 @@ class RunnerStepContext:
     async def call_tools(self, calls: list[dict[str, Any]]) -> list[ToolResult]:
         return list(await asyncio.gather(*(self.call_tool(c) for c in calls)))
 
+    def tokenizer_for(self, model: str):
+        """The tokenizer whose ids name `model`'s prompts (see runner.tokenizers)."""
+        for_model = getattr(self._tokenizer, "for_model", None)
+        return for_model(model) if for_model is not None else self._tokenizer
+
     # -- internals -----------------------------------------------------------------
     def _tool_names(self, tools: list | None) -> list[str]:
         if tools is None:
@@ -275,6 +281,11 @@ class RunnerStepContext:
                 raise
             self._state.ledger.settle(reservation, done.prompt_tokens, done.output_tokens)
             self._record(span, request, done)
+            if done.finish_reason == "error":
+                span.set_attribute(tracing.ERROR_TYPE, "LLMCallError")
+                span.set_status(otel.Status(otel.StatusCode.ERROR, done.error or ""))
+                raise LLMCallError(f"LLM call {request.request_id!r} on {done.worker_id} "
+                                   f"failed: {done.error}")
         return done
 
     def _request(self, turn: int, model: str, prompt: TokenChain, max_tokens: int,
@@ -319,6 +330,13 @@ class RunnerStepContext:
         })
         span.add_event("kv_prefix_lookup", {"cached_tokens": done.cached_tokens,
                                              "prompt_tokens": done.prompt_tokens})
+        if done.provider:
+            host, _, port = done.server.rpartition(":")
+            span.set_attributes({tracing.PROVIDER: done.provider,
+                                 tracing.SERVER_ADDRESS: host,
+                                 tracing.SERVER_PORT: int(port) if port.isdigit() else 0,
+                                 tracing.RESPONSE_MODEL: done.response_model,
+                                 tracing.RESPONSE_ID: done.response_id})
         if done.tool_calls:
             span.add_event("tool_calls", {"names": [c.name for c in done.tool_calls]})
         if done.kv_pin is not None:

@@ -45,6 +45,10 @@ class Simulation:
                  responder: Responder | None = None) -> None:
         """`responder`: what the simulated models reply (filler text by default)."""
         self.cfg = cfg = config or SimConfig()
+        real = [p.model for p in cfg.worker_pools() if p.real or p.engine == "inline"]
+        if real:
+            raise ValueError(f"pools {real} run on the wall clock; the simulator runs "
+                             "simulated workers only (engine 'simulated' or 'latency')")
         self.pools = pool_factories(cfg, responder=responder)
         self.factory = self.pools[0][1]  # the first pool's (what added workers join)
         costs = {pool.model: factory.cost() for pool, factory in self.pools}

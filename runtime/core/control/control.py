@@ -25,7 +25,6 @@ sleeps, spawns or reads a clock; `now` comes in with every call.
 """
 from __future__ import annotations
 
-import heapq
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field

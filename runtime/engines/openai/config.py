@@ -88,6 +88,9 @@ class OpenAIEndpoint(BaseModel):
     scrape_interval_s: float = Field(5.0, gt=0)
     """How often the server's capacity and KV use are read."""
     hints: ServerHints = Field(default_factory=ServerHints)
+    provider: str = "openai"
+    """What traces name the serving system (`gen_ai.provider.name`): "vllm", "sglang",
+    "llama.cpp", "openai", ..."""
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     """The body field for the reply cap (OpenAI's newer models want the second)."""
 

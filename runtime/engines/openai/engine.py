@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
+
 from agentrt.kvcache.prefix import TokenChain, stable_hash
 from agentrt.runtime.core.messages import EngineStats, LLMRequest, RequestDone
 from agentrt.runtime.engines.base import Capabilities, EngineInfo, EventSink
@@ -77,6 +79,9 @@ class OpenAIEngine:
         self._monitor: asyncio.Task | None = None
         self._stopped = False
         self.counters = _Counters()
+        url = httpx.URL(endpoint.base_url)
+        self.server = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+        self.provider = endpoint.provider
 
     # -- the Engine contract -------------------------------------------------------
     @property
@@ -203,7 +208,9 @@ class OpenAIEngine:
             output_tokens=usage.completion_tokens, text=result.text,
             tool_calls=result.tool_calls, finish_reason=result.finish_reason,
             output_synthetic_key=stable_hash("openai-reply", request.request_id),
-            dispatched_at=submitted_at, first_scheduled_at=started, first_token_at=first)
+            dispatched_at=submitted_at, first_scheduled_at=started, first_token_at=first,
+            provider=self.provider, server=self.server, response_model=result.model,
+            response_id=result.response_id)
 
     def _failed(self, request: LLMRequest, message: str, submitted_at: float,
                 started: float) -> RequestDone:
@@ -214,7 +221,8 @@ class OpenAIEngine:
             finished_at=now, prompt_tokens=0, cached_tokens=0, prefilled_tokens=0,
             output_tokens=0, finish_reason="error", error=message,
             output_synthetic_key=stable_hash("openai-reply", request.request_id),
-            dispatched_at=submitted_at, first_scheduled_at=started, first_token_at=now)
+            dispatched_at=submitted_at, first_scheduled_at=started, first_token_at=now,
+            provider=self.provider, server=self.server)
 
     def _run_time(self, monotonic_at: float) -> float:
         """A client-clock (monotonic) instant on the run clock."""

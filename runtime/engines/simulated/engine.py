@@ -34,32 +34,25 @@ from __future__ import annotations
 import math
 
 from agentrt.kvcache.eviction import EvictionPolicy
-from agentrt.kvcache.eviction_belady import BeladyEviction
-from agentrt.kvcache.eviction_workflow import WorkflowAwareEviction
 from agentrt.kvcache.manager import KVCacheManager
 from agentrt.kvcache.pins import PinSet
 from agentrt.kvcache.pressure import PressureRule
 from agentrt.kvcache.prefix import TokenChain
-from agentrt.runtime.core.messages import (
-    EngineEvent, EngineStats, LLMRequest, PinExpired, Preempted, RequestDone,
-)
-from agentrt.runtime.core.retention.apply import apply_decision
-from agentrt.runtime.core.retention.decision import PauseHint, PinDecision
-from agentrt.runtime.core.session_chain import reply_chain
-from agentrt.runtime.engines.base import (
-    Capabilities, EngineInfo, EngineRefused, RetainResult, StepResult,
-)
+from agentrt.runtime.core.messages import EngineEvent, EngineStats, LLMRequest, Preempted
+from agentrt.runtime.engines.base import Capabilities, EngineInfo, EngineRefused, StepResult
 from agentrt.runtime.engines.simulated.decode_cost import DecodeCost
 from agentrt.runtime.engines.simulated.perf_model import EFFICIENCIES, Efficiencies, PerfModel
 from agentrt.runtime.engines.simulated.responder import FillerResponder, Responder, Response
 from agentrt.runtime.engines.simulated.batching import BatchScheduler
+from agentrt.runtime.engines.simulated.keeping import SessionKeeping
+from agentrt.runtime.engines.simulated.kv_moves import KVMoves
 from agentrt.runtime.engines.simulated.sequence import Seq, output_key, respond_once
 
 # The most iterations one fused call runs: bounds the time loop of a call.
 MAX_FUSED_ITERATIONS = 4096
 
 
-class SimulatedEngine:
+class SimulatedEngine(SessionKeeping, KVMoves):
     """An `Engine` (runtime.engines.base) whose GPU is a performance model."""
 
     def __init__(
@@ -218,32 +211,6 @@ class SimulatedEngine:
         self.steps += 1
         return StepResult(duration, events, batch.tokens, num_decode, len(sched.running))
 
-    def _link_stall(self, now: float, batch) -> float:
-        """How long the iteration waits on the host link: reloads at admission queue
-        behind copies in flight and stall the batch for their transfer; an admission
-        whose prefetch is still landing waits for it."""
-        stall = batch.prefetch_wait
-        if batch.reloaded:
-            stall = max(stall, self._copy_to_gpu(batch.reloaded, now) - now)
-        return stall
-
-    def _copy_to_gpu(self, tokens: int, now: float) -> float:
-        """Queue a host-to-GPU copy of `tokens` on the link; returns when it lands."""
-        self._link_free_at = max(now, self._link_free_at) + self.perf.reload_time(tokens)
-        return self._link_free_at
-
-    def prefetch(self, session_id: str, prefix: TokenChain, now: float) -> int:
-        """Start copying the host-cached blocks of `prefix` (a session paused on a
-        tool) back to the GPU as free cached blocks, behind the link's queued copies;
-        the session's next admission waits until they land. Returns the blocks moved
-        (0 without a host tier, host blocks or free room)."""
-        n = self.kv.reload(prefix, now)
-        if n:
-            tokens = n * self.block_size
-            self._sched.prefetch_ready[session_id] = self._copy_to_gpu(tokens, now)
-            self.prefetched_tokens += tokens
-        return n
-
     def _fusable_iterations(self, now: float, stop: float) -> int:
         """How many iterations a fused run from `now` may cover: 1 (an ordinary
         iteration) unless the next one is pure decode (nothing to prefill, nobody
@@ -287,22 +254,6 @@ class SimulatedEngine:
             end - now, events, 0, size * run.iterations, len(sched.running), run.iterations
         )
 
-    def _finished(self, seqs, end: float) -> list[RequestDone]:
-        """The RequestDones of sequences that just finished (their blocks freed):
-        a Belady oracle learns the access ran; with pending holds, a reply that calls
-        a tool keeps its session's blocks held until the decision comes."""
-        dones = [s.done_event(self.worker_id, end) for s in seqs]
-        eviction = self.kv.pool.eviction
-        for seq, done in zip(seqs, dones):
-            if isinstance(eviction, BeladyEviction):
-                eviction.accessed(done.session_id)
-            req = seq.req
-            if (self.pending_holds and done.tool_calls and not req.last_call
-                    and not req.last_turn):
-                self.pins.pin(done.session_id, reply_chain(req.prefix, done), math.inf, end,
-                              program_id=done.program_id)
-        return dones
-
     def iterations_to_next_finish(self) -> int | None:
         """A lower bound on the iterations (from the next one on) before this engine
         next finishes a request, if nothing is submitted meanwhile: None without work,
@@ -326,82 +277,6 @@ class SimulatedEngine:
     def output_key(request_id: str) -> int:
         """The synthetic run key of a request's output (RequestDone.output_synthetic_key)."""
         return output_key(request_id)
-
-    # -- pins -------------------------------------------------------------------------
-
-    def retain(self, session_id: str, prefix: TokenChain, decision: PinDecision,
-               now: float, program_id: str | None = None) -> RetainResult:
-        applied = apply_decision(decision, self.pins, session_id, prefix, now, program_id)
-        if applied.pin is not None:
-            result = RetainResult(applied.pin.blocks, str(applied.pin.status))
-        elif applied.offload is not None:
-            result = RetainResult(applied.offload.stored, "offloaded")
-        else:
-            result = RetainResult()
-        key = result.status or decision.action
-        self.retained[key] = self.retained.get(key, 0) + 1
-        return result
-
-    def pin(self, session_id: str, prefix: TokenChain, until: float, now: float) -> int:
-        """A hard pin until `until` (a `retain` with a "pin" decision, for tests)."""
-        return self.pins.pin(session_id, prefix, until, now).blocks
-
-    def unpin(self, session_id: str, now: float) -> None:
-        self.pins.unpin(session_id, now)
-
-    def release(self, session_id: str, now: float) -> None:
-        self.pins.unpin(session_id, now, "program_end")
-        self._sched.prefetch_ready.pop(session_id, None)
-        eviction = self.kv.pool.eviction
-        if isinstance(eviction, WorkflowAwareEviction):
-            eviction.session_finished(session_id)
-
-    # -- eviction hints -----------------------------------------------------------------
-
-    def pause_hint(self, session_id: str, prefix: TokenChain, hint: PauseHint,
-                   now: float) -> None:
-        eviction = self.kv.pool.eviction
-        if isinstance(eviction, WorkflowAwareEviction):
-            eviction.session_paused(session_id, prefix.hashes, now, p_reuse=hint.p_reuse,
-                                    gap_s=hint.gap_s, rebuild_cost_s=hint.rebuild_s)
-        elif isinstance(eviction, BeladyEviction) and hint.resume_at is not None:
-            eviction.expect(session_id, prefix.hashes, hint.resume_at)
-
-    def resume_hint(self, session_id: str, prefix: TokenChain, now: float) -> None:
-        eviction = self.kv.pool.eviction
-        if isinstance(eviction, WorkflowAwareEviction):
-            eviction.session_resumed(session_id, prefix.hashes, now)
-
-    def movable_blocks(self, prefix: TokenChain) -> int:
-        """Leading full blocks of `prefix` held here, on the GPU or in the host tier:
-        what a session moving to another worker can take along."""
-        on_gpu = self.kv.pool.cached_prefix_blocks(prefix.hashes)
-        host = self.kv.host
-        return on_gpu + (host.stretch(prefix.hashes, on_gpu) if host is not None else 0)
-
-    def receive(self, session_id: str, prefix: TokenChain, blocks: int, now: float,
-                link: str = "nvlink") -> int:
-        """A session moves here with its KV: the first `blocks` full blocks of `prefix`
-        are copied in from a peer over `link` (as far as free blocks allow) and its next
-        admission waits until the copy lands; copies over the peer link run in order.
-        Returns the tokens received."""
-        n = self.kv.adopt(prefix, blocks, now)
-        if not n:
-            return 0
-        tokens = n * self.block_size
-        self._peer_free_at = max(now, self._peer_free_at) + self.perf.transfer_time(tokens, link)
-        self._sched.prefetch_ready[session_id] = self._peer_free_at
-        self.received_tokens += tokens
-        return tokens
-
-    def expire_pins(self, now: float) -> list[EngineEvent]:
-        """Drop pins whose deadline is <= now (step calls this first), except those of
-        sessions whose next request waits here; one PinExpired (at `now`) per pin
-        dropped."""
-        if not self.pins:
-            return []
-        released = self.pins.expire(now, self._sched.waiting_sessions)
-        return [PinExpired(r.session_id, self.worker_id, now) for r in released]
 
     # -- reading ------------------------------------------------------------------------
 
