@@ -112,17 +112,20 @@ class TreeKill:
 
 
 def _signal(root: int, members: dict[int, int], sig: signal.Signals, report: TreeKill) -> None:
+    """Signal the group and each member still alive; all of those count as signalled
+    (the group's signal may end a member before its own signal is sent)."""
+    alive = [pid for pid, ticks in members.items()
+             if pid_alive(pid, ticks if has_proc() else None)]
+    report.signalled.update(alive)
     try:
         os.killpg(root, sig)
     except (ProcessLookupError, PermissionError):
         pass
-    for pid, ticks in members.items():
-        if pid_alive(pid, ticks if has_proc() else None):
-            try:
-                os.kill(pid, sig)
-                report.signalled.add(pid)
-            except (ProcessLookupError, PermissionError):
-                pass
+    for pid in alive:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 async def _wait_gone(root: int, members: dict[int, int], seconds: float,

@@ -27,7 +27,7 @@ import signal
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from agentrt.toolmgr.executor_base import CallOptions, Outcome, TimedExecutor, timeout_message
 from agentrt.toolmgr.executor_options import SandboxLimits
@@ -57,10 +57,6 @@ class ChildRun:
     timed_out: bool = False
 
 
-@dataclass(slots=True)
-class _Streams:
-    reply: bytes
-    stderr_tail: bytes
 
 
 class SubprocessExecutor(TimedExecutor):
@@ -109,23 +105,27 @@ class SubprocessExecutor(TimedExecutor):
     async def _spawn_and_wait(self, request: bytes, workdir: str, tool: RegisteredTool,
                               limits: SandboxLimits) -> ChildRun:
         env = {**os.environ, "TMPDIR": workdir, "PYTHONUNBUFFERED": "1"}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-P", CHILD_PATH, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=workdir,
-            env=env, start_new_session=True)
-        try:
-            async with asyncio.timeout(tool.spec.timeout_s) as deadline:
-                streams = await _exchange(proc, request)
-                returncode = await proc.wait()
-        except TimeoutError:
-            if not deadline.expired():
+        # stderr goes to a file, not a pipe: a process the tool leaves behind would hold
+        # a pipe open, and asyncio waits for a child's pipes to close before wait().
+        with tempfile.TemporaryFile(prefix="agentrt-stderr-") as stderr:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-P", CHILD_PATH, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=stderr, cwd=workdir, env=env,
+                start_new_session=True)
+            try:
+                async with asyncio.timeout(tool.spec.timeout_s) as deadline:
+                    reply = await _exchange(proc, request)
+                    returncode = await proc.wait()
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                kill = await self._end(tool, proc, limits)
+                return ChildRun(proc.pid, proc.returncode, b"", _tail(stderr), kill,
+                                timed_out=True)
+            except BaseException:  # cancellation, a reply too large
+                await self._end(tool, proc, limits)
                 raise
-            kill = await self._end(tool, proc, limits)
-            return ChildRun(proc.pid, proc.returncode, b"", b"", kill, timed_out=True)
-        except BaseException:  # cancellation, a reply too large
-            await self._end(tool, proc, limits)
-            raise
-        run = ChildRun(proc.pid, returncode, streams.reply, streams.stderr_tail)
+            run = ChildRun(proc.pid, returncode, reply, _tail(stderr))
         if has_proc() and tree_members(proc.pid):  # it left processes behind
             run.kill = await asyncio.shield(terminate_tree(proc.pid, limits.kill_grace_s))
         return run
@@ -171,14 +171,13 @@ class SubprocessExecutor(TimedExecutor):
         return outcome
 
 
-async def _exchange(proc: asyncio.subprocess.Process, request: bytes) -> _Streams:
-    """Write the request, read the reply (capped) and the stderr tail concurrently."""
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+async def _exchange(proc: asyncio.subprocess.Process, request: bytes) -> bytes:
+    """Write the request and read the reply (capped) until the child closes it."""
+    assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(request)
     await proc.stdin.drain()
     proc.stdin.close()
-    reply, tail = await asyncio.gather(_read_capped(proc.stdout), _read_tail(proc.stderr))
-    return _Streams(reply, tail)
+    return await _read_capped(proc.stdout)
 
 
 async def _read_capped(stream: asyncio.StreamReader) -> bytes:
@@ -191,11 +190,11 @@ async def _read_capped(stream: asyncio.StreamReader) -> bytes:
     return b"".join(chunks)
 
 
-async def _read_tail(stream: asyncio.StreamReader) -> bytes:
-    tail = b""
-    while chunk := await stream.read(1 << 16):
-        tail = (tail + chunk)[-STDERR_TAIL_BYTES:]
-    return tail
+def _tail(stderr: IO[bytes]) -> bytes:
+    """The last ``STDERR_TAIL_BYTES`` the child and its tree wrote to stderr so far."""
+    size = stderr.seek(0, os.SEEK_END)
+    stderr.seek(max(0, size - STDERR_TAIL_BYTES))
+    return stderr.read()
 
 
 async def _end_tree(proc: asyncio.subprocess.Process, grace_s: float) -> TreeKill:
