@@ -30,7 +30,10 @@ class Tool:
     def __init__(self, registered: RegisteredTool) -> None:
         self.registered = registered
         self.fn = registered.fn
-        self._signature = inspect.signature(registered.fn)
+        # What a program passes: parameters filled by resource pools are the runtime's.
+        signature = inspect.signature(registered.fn)
+        self._signature = signature.replace(parameters=[
+            p for p in signature.parameters.values() if p.name not in registered.resources])
         functools.update_wrapper(self, registered.fn)
 
     @property

@@ -86,8 +86,8 @@ class ProgramResources:
     def start(self, pools: Iterable[ResourcePool]) -> None:
         """Start preparing a lease of each pool not yet started for this program."""
         for pool in pools:
+            live = self._manager.live(pool)  # raises for a name clash
             if pool.name not in self._tasks and not self.closed:
-                live = self._manager.live(pool)
                 self._tasks[pool.name] = asyncio.ensure_future(self._prepare(live))
 
     async def _prepare(self, live: LivePool) -> Lease:

@@ -96,3 +96,16 @@ def crash() -> None:
     sys.stderr.write("about to crash\n")
     sys.stderr.flush()
     os._exit(3)
+
+
+def assigned_resources() -> dict:
+    import ray
+
+    return {"pid": os.getpid(),
+            "resources": ray.get_runtime_context().get_assigned_resources()}
+
+
+def sleep_and_record(pid_file: str, seconds: float) -> None:
+    with open(pid_file, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(seconds)
