@@ -293,3 +293,53 @@ def test_sweep_removes_workspaces_of_dead_owners_only(tmp_path):
     assert sorted(report.removed) == sorted([str(stale), str(reused)])
     assert report.kept == [str(live)]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, foreign.name])
+
+
+def test_a_setup_past_its_timeout_is_an_error_and_its_late_value_is_torn_down():
+    ledger = Ledger(delay=0.3)
+    pool = SandboxPool("box", ledger.setup, ledger.teardown, setup_timeout_s=0.1)
+    manager = ToolManager(tools_for(pool))
+
+    async def go():
+        await manager.open_program("p", manager.registry.tools())
+        result = await manager.call("box_id", {}, program_id="p")
+        await manager.close_program("p")
+        await asyncio.sleep(0.4)  # the setup ends later and is torn down then
+        return result
+
+    result = run(go())
+    assert result.error_type == "ResourceError" and "setup_timeout_s=0.1" in result.error
+    assert ledger.made == ledger.torn == ["box-p"]
+
+
+async def ignores_cancellation() -> str:
+    try:
+        await asyncio.sleep(10)
+    except asyncio.CancelledError:
+        await asyncio.sleep(1.0)  # misbehaves: keeps going after being cancelled
+    return "late"
+
+
+def test_closing_waits_for_cancelled_calls_at_most_close_timeout_s():
+    registry = ToolRegistry()
+    registry.register(ignores_cancellation, executor="inline")
+    registry.register(where, name="quick")
+    manager = ToolManager(registry, settings=ToolManagerSettings(close_timeout_s=0.2,
+                                                                 recent_programs=1))
+
+    async def go():
+        await manager.open_program("p", [])
+        call = asyncio.ensure_future(manager.call("ignores_cancellation", {}, program_id="p"))
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        closed = await manager.close_program("p")
+        took = asyncio.get_running_loop().time() - started
+        await manager.close_program("q")  # only the latest closed program is remembered
+        late = await manager.call("quick", {"workspace": "w"}, program_id="p")
+        await asyncio.gather(call, return_exceptions=True)
+        return closed, took, late
+
+    closed, took, late = run(go())
+    assert (closed.cancelled_calls, closed.unfinished_calls) == (1, 1)
+    assert 0.15 <= took < 0.8
+    assert late.ok  # "p" was forgotten, so its call was not refused
