@@ -109,3 +109,19 @@ def sleep_and_record(pid_file: str, seconds: float) -> None:
     with open(pid_file, "w") as f:
         f.write(str(os.getpid()))
     time.sleep(seconds)
+
+
+def escape_on_sigterm(pid_file: str) -> None:
+    """On SIGTERM, start a process in a session of its own (out of the tool's process
+    group), record its pid, and keep hanging."""
+    def on_term(signum, frame):
+        p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"],
+                             start_new_session=True)
+        with open(pid_file + ".late", "w") as f:
+            f.write(str(p.pid))
+
+    signal.signal(signal.SIGTERM, on_term)
+    with open(pid_file, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(3600)
+    time.sleep(3600)  # the handler interrupts the first sleep

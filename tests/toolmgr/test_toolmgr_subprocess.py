@@ -229,3 +229,12 @@ def test_a_child_that_dies_without_a_reply_is_reported_with_its_stderr():
     assert (result.ok, result.error_type) == (False, "sandbox_crash")
     assert "exited with status 3 without a reply" in result.error
     assert "about to crash" in result.error
+
+
+def test_a_process_started_during_the_grace_in_a_new_session_is_found_and_killed(tmp_path):
+    pid_file = tmp_path / "pid"
+    m = manager((st.escape_on_sigterm, {"timeout_s": 1, "sandbox": {"kill_grace_s": 1.0}}))
+    result = call(m, "escape_on_sigterm", {"pid_file": str(pid_file)})
+    late = Path(str(pid_file) + ".late")
+    assert result.error_type == "timeout" and late.exists()
+    assert gone(int(pid_file.read_text())) and gone(int(late.read_text()))
