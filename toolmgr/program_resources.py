@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,12 +186,17 @@ class _Slot:
 class ResourceManager:
     """Live pools and open programs of this process; see the module docstring."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, clock: Callable[[], float] | None = None,
                  on_prepared: Callable[[Lease], None] | None = None) -> None:
-        self.clock = clock
+        self._clock = clock
         self._pools: dict[str, LivePool] = {}
         self._programs: dict[str, ProgramResources] = {}
         self._on_prepared = on_prepared
+
+    def clock(self) -> float:
+        """Lease times: the given clock, else the running event loop's (monotonic on a
+        real loop, the simulated time on the simulator's)."""
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     def live(self, pool: ResourcePool) -> LivePool:
         live = self._pools.get(pool.name)
