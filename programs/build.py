@@ -16,7 +16,7 @@ from typing import Any
 from agentrt.programs.errors import GraphUsageError
 from agentrt.programs.graph import NodeKind, ProgramGraph, StepNode
 from agentrt.programs.handle import StepHandle
-from agentrt.programs.values import check_serializable, iter_handles
+from agentrt.programs.values import check_serializable, iter_handles, snapshot
 
 _CURRENT: ContextVar[GraphBuilder | None] = ContextVar("agentrt_program_build", default=None)
 
@@ -39,8 +39,10 @@ class GraphBuilder:
         """Record a call; ``node_fields`` are the remaining ``StepNode`` fields.
 
         Arguments must already have been checked (``check_arguments``); this adds the
-        node with one dependency per distinct producing node, in argument order.
+        node with a snapshot of them (see ``values.snapshot``) and one dependency per
+        distinct producing node, in argument order.
         """
+        args, kwargs = snapshot(args), snapshot(kwargs)
         deps = dict.fromkeys(h.node_id for h in iter_handles((args, kwargs)))
         node_id = self.graph.new_node_id(name)
         node = StepNode(node_id, name, kind, target, args, kwargs, tuple(deps), **node_fields)

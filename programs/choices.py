@@ -44,6 +44,16 @@ class Candidate(BaseModel):
     """Expected (median) output length of one sample, in tokens."""
     strength: float = Field(default=4.0, gt=0.0)
     """How many observed samples the prior ``p`` is worth."""
+    p_uncertainty: float | None = Field(default=None, gt=0.0)
+    """How far off the told ``p`` may be, as one standard deviation on the logit scale;
+    when given, the prior becomes the Beta matching sigmoid(logit p + sigma Z) and
+    ``strength`` is derived from it."""
+    output_sigma: float = Field(default=0.5, ge=0.0)
+    """Spread of one sample's length: the log-normal sigma around ``output_tokens``."""
+    length_strength: float = Field(default=4.0, gt=0.0)
+    """How many observed samples the length prior is worth."""
+    output_uncertainty: float = Field(default=0.0, ge=0.0)
+    """How far off the told median length may be (log scale, one standard deviation)."""
 
     def __init__(self, model: str | None = None, /, **fields: Any) -> None:
         if model is not None:

@@ -30,6 +30,20 @@ def iter_handles(value: Any) -> Iterator[StepHandle]:
             yield from iter_handles(item)
 
 
+def snapshot(value: Any) -> Any:
+    """``value`` with every list, tuple and dict copied (recursively); leaves, handles
+    included, are shared. A step's arguments are snapshotted when it is bound, so
+    changing a container after passing it (appending a later step's result to a
+    list, say) changes neither the graph nor what the step receives."""
+    if isinstance(value, list):
+        return [snapshot(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(snapshot(item) for item in value)
+    if isinstance(value, dict):
+        return {key: snapshot(item) for key, item in value.items()}
+    return value
+
+
 def contains_handle(value: Any) -> bool:
     return next(iter_handles(value), None) is not None
 

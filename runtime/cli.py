@@ -11,8 +11,10 @@ from typing import Sequence
 
 from pydantic import ValidationError
 
+from agentrt.programs.errors import ChoiceDeclarationError, ProgramValidationError
 from agentrt.runtime.bench.command import add_bench_options, run_bench_command
 from agentrt.runtime.config import RuntimeConfig
+from agentrt.runtime.config_errors import ConfigError, explain
 from agentrt.runtime.results import ProgramResult
 from agentrt.runtime.workload import Workload, load_workload
 
@@ -51,11 +53,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                                         "atlas, fair_share)")
     parser.add_argument("--router", help="routing policy (sticky, least_loaded, "
                                          "least_outstanding, round_robin, autellix, dualmap)")
-    parser.add_argument("--stealing", action="store_true", default=None,
-                        help="idle workers steal queued calls from busy ones")
+    parser.add_argument("--stealing", action=argparse.BooleanOptionalAction, default=None,
+                        help="idle workers steal queued calls from busy ones (on by "
+                        "default; --no-stealing turns it off)")
     parser.add_argument("--steal-kv", choices=["recompute", "nvlink", "network"],
                         help="how a stolen session's KV reaches the thief: prefilled again "
-                        "(recompute, the default) or copied over a link (with --stealing)")
+                        "(recompute) or copied over a link (network, the default)")
     parser.add_argument("--host-tier", choices=["off", "on", "auto"],
                         help="a host-memory KV tier per worker (auto: where reloading "
                         "beats recomputing)")
@@ -84,44 +87,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def run_workload(workload: Workload, args: argparse.Namespace) -> int:
     """Run a workload with command-line overrides; print progress and the summary.
-    Exit status 0 when every program succeeded, 1 otherwise, 2 on bad input."""
+    Exit status 0 when every program succeeded, 1 otherwise, 2 on bad input (a bad
+    option or an invalid program: one line saying what and how to fix it, before
+    anything starts)."""
     from agentrt.runtime.cluster.driver import Runtime  # Ray import only when running
 
-    overrides = {k: getattr(args, k) for k in _CONFIG_KEYS if getattr(args, k, None) is not None}
-    steal_kv = getattr(args, "steal_kv", None)
-    if steal_kv is not None:
-        stealing = overrides.get("stealing", workload.config.get("stealing", False))
-        if not stealing:
-            print("agentrt: --steal-kv sets how stealing moves KV; add --stealing",
-                  file=sys.stderr)
-            return 2
-        options = dict(workload.config.get("steal_options", {}))
-        options.update({"kv_move": "recompute"} if steal_kv == "recompute"
-                       else {"kv_move": "transfer", "link": steal_kv})
-        overrides["steal_options"] = options
     try:
-        config = RuntimeConfig(**{**workload.config, **overrides})
-    except ValidationError as exc:
-        print(f"agentrt: invalid option: {exc}", file=sys.stderr)
+        config = run_config(workload, args)
+    except ConfigError as exc:
+        print(f"agentrt: {exc}", file=sys.stderr)
         return 2
     n = args.programs if args.programs is not None else workload.programs
     if n < 1:
         print(f"agentrt: --programs must be at least 1, got {n}", file=sys.stderr)
         return 2
     runtime = Runtime(config, responder=workload.responder)
+    inputs = workload.make_inputs(n)
     try:
-        runtime.start()
-    except ValueError as exc:  # bad model, GPU or parallelism
-        runtime.stop()
-        print(f"agentrt: {exc}", file=sys.stderr)
+        runtime.validate(workload.program, inputs)
+    except (ProgramValidationError, ChoiceDeclarationError) as exc:
+        print(f"agentrt: invalid program {workload.program.name!r}: {exc}", file=sys.stderr)
         return 2
     with runtime as rt:
         progress = None if args.quiet else ProgressBar(n)
-        report = rt.run(workload.program, workload.make_inputs(n), progress=progress)
+        report = rt.run(workload.program, inputs, progress=progress)
         if progress is not None:
             progress.close()
     report.print()
     return 0 if report.done == len(report.results) else 1
+
+
+def run_config(workload: Workload, args: argparse.Namespace) -> RuntimeConfig:
+    """The workload's configuration with the command line's overrides. Raises
+    ConfigError naming each bad option, its value and the valid ones."""
+    overrides = {k: getattr(args, k) for k in _CONFIG_KEYS if getattr(args, k, None) is not None}
+    steal_kv = getattr(args, "steal_kv", None)
+    if steal_kv is not None:
+        base = {**workload.config, **overrides}
+        if not base.get("stealing", RuntimeConfig.model_fields["stealing"].default):
+            raise ConfigError("--steal-kv sets how stealing moves KV, and stealing is off; "
+                              "drop --no-stealing")
+        options = dict(workload.config.get("steal_options", {}))
+        options.update({"kv_move": "recompute"} if steal_kv == "recompute"
+                       else {"kv_move": "transfer", "link": steal_kv})
+        overrides["steal_options"] = options
+    try:
+        return RuntimeConfig(**{**workload.config, **overrides})
+    except ValidationError as exc:
+        raise ConfigError(explain(exc, flags=True)) from None
 
 
 def main_for(workload: Workload, argv: Sequence[str] | None = None) -> int:

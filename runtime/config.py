@@ -33,6 +33,35 @@ DEFAULT_PRICES: dict[str, Price] = {
 DEFAULT_STEAL_OPTIONS: dict[str, Any] = {"kv_move": "transfer", "link": "network"}
 
 
+class WorkerPool(BaseModel):
+    """Workers that serve one model. A run with several pools routes each call to a
+    worker of its model's pool (`runtime.core.pools`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    """The name calls use for the model (stand-ins map other names onto it)."""
+    workers: int = Field(1, ge=1, le=4096)
+    engine: Literal["simulated", "latency"] = "simulated"
+    """simulated: a GPU worker charged by the calibrated performance model (`model`,
+    `gpu` and `tp` name it); latency: a simulated hosted API whose calls take
+    `ttft_s + prompt tokens x prompt_token_s + output tokens x tpot_s`."""
+    gpu: str = "h100"
+    tp: int = Field(1, ge=1, le=16)
+    kv_blocks: int | None = Field(None, ge=1)
+    ttft_s: float = Field(0.3, ge=0)
+    prompt_token_s: float = Field(5e-5, ge=0)
+    tpot_s: float = Field(0.025, ge=0)
+
+    @model_validator(mode="after")
+    def _known_hardware(self) -> WorkerPool:
+        if self.engine == "simulated":
+            from agentrt.runtime.engines.simulated.perf_model import PerfModel
+
+            PerfModel(self.model, self.gpu, self.tp)
+        return self
+
+
 class ClusterSettings(BaseModel):
     """The cluster, its engines and its policies: what both drivers share."""
 
@@ -90,14 +119,68 @@ class ClusterSettings(BaseModel):
     record_decisions: bool = False
     """Keep the core's decision log (dispatches, steals, moves, preemptions, TTL and
     admission decisions) in order, to compare runs and drivers (grows with every call)."""
+    pools: list[WorkerPool] = Field(default_factory=list)
+    """Worker pools, one per model; empty: one pool of `workers` x `model` on `gpu`
+    with `tp` (the simple case)."""
+    stand_ins: dict[str, str] = Field(default_factory=dict)
+    """Model names another model answers for: {name: served model}. A call to a
+    stand-in runs on the served model's workers but is priced, traced and planned as
+    itself."""
 
     @field_validator("steal_options")
     @classmethod
     def _known_steal_options(cls, options: dict[str, Any]) -> dict[str, Any]:
         from agentrt.runtime.core.stealing import StealConfig
 
-        StealConfig(**options)  # unknown or bad fields fail here, by name
+        unknown = sorted(set(options) - set(StealConfig.model_fields))
+        if unknown:
+            raise ValueError(f"unknown steal options {unknown}; valid: "
+                             f"{sorted(StealConfig.model_fields)}")
+        StealConfig(**options)  # bad values fail here, by name
         return options
+
+    @model_validator(mode="after")
+    def _known_hardware(self) -> ClusterSettings:
+        """A model, GPU and parallelism the performance model knows (named if not)."""
+        if not self.pools:
+            from agentrt.runtime.engines.simulated.perf_model import PerfModel
+
+            PerfModel(self.model, self.gpu, self.tp)
+        return self
+
+    @model_validator(mode="after")
+    def _stand_ins_are_served(self) -> ClusterSettings:
+        served = set(self.served_models())
+        wrong = {name: to for name, to in self.stand_ins.items() if to not in served}
+        if wrong:
+            raise ValueError(f"stand_ins {wrong} map to models no worker serves; served: "
+                             f"{sorted(served)}")
+        return self
+
+    def worker_pools(self) -> list[WorkerPool]:
+        """The pools the run starts (one from `model`, `workers`, `gpu`, `tp` when
+        `pools` is empty)."""
+        if self.pools:
+            return list(self.pools)
+        return [WorkerPool(model=self.model, workers=self.workers, gpu=self.gpu, tp=self.tp,
+                           kv_blocks=self.kv_blocks)]
+
+    def served_models(self) -> list[str]:
+        return [p.model for p in self.worker_pools()]
+
+    @property
+    def total_workers(self) -> int:
+        return sum(p.workers for p in self.worker_pools())
+
+    def describe_workers(self) -> str:
+        """e.g. "4 simulated h100 workers (TP1, llama-3.1-8b)"."""
+        parts = []
+        for p in self.worker_pools():
+            if p.engine == "latency":
+                parts.append(f"{p.workers} simulated hosted-API workers ({p.model})")
+            else:
+                parts.append(f"{p.workers} simulated {p.gpu} workers (TP{p.tp}, {p.model})")
+        return " + ".join(parts)
 
     def steal_config(self):
         """The StealConfig the scheduler runs, or None with stealing off."""
@@ -114,7 +197,8 @@ class ClusterSettings(BaseModel):
             queue_options=dict(self.queue_options), router_options=dict(self.router_options),
             stealing=self.steal_config(), preemption=self.preemption, ttl=self.ttl,
             duration_min_samples=self.duration_min_samples,
-            admission_interval_s=self.admission_interval_s, record=self.record_decisions)
+            admission_interval_s=self.admission_interval_s, record=self.record_decisions,
+            aliases=dict(self.stand_ins))
 
 
 class RuntimeConfig(ClusterSettings):
@@ -140,18 +224,6 @@ class RuntimeConfig(ClusterSettings):
     admission_min_success: float = Field(0.05, ge=0.0, le=1.0)
     """A planned program whose estimated success probability is below this is rejected
     at admission."""
-    stand_ins: dict[str, str] = Field(default_factory=dict)
-    """Candidate models the workers' model answers for: {name: served model}. Workers
-    serve one model (`model`); a call to a stand-in runs there but is priced, traced
-    and planned as itself."""
-
-    @model_validator(mode="after")
-    def _stand_ins_are_served(self) -> RuntimeConfig:
-        wrong = {name: to for name, to in self.stand_ins.items() if to != self.model}
-        if wrong:
-            raise ValueError(f"stand_ins {wrong} map to models the workers do not serve; "
-                             f"every worker serves {self.model!r}, so map each to it")
-        return self
 
     @field_validator("planner")
     @classmethod

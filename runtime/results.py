@@ -44,6 +44,8 @@ class ProgramResult:
     """Steps that were running when the deadline (or a failure) stopped the program."""
     success_estimate: float | None = None
     """The planner's estimated success probability at admission (planned programs)."""
+    plan_seconds: list[float] = field(default_factory=list)
+    """The planner's own latency, per plan call (planned programs)."""
     attempts: list[dict[str, Any]] = field(default_factory=list)
     """Sampling attempts of planned steps: step, attempt, model, k, passed, workers,
     cached_tokens (per fork), estimate (the planner's, when it chose), seconds (wall

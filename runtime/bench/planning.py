@@ -1,13 +1,15 @@
 """Planner benchmark: constrained completion probability over a budget x deadline grid.
 
-The executor (runtime.core.planner.executor) runs each planner against a task's hidden
-truth (`TruthWorld`): a sample passes its verifier with the true probability, its length
-comes from the true distribution, its time from the model's latency model; every call is
-reserved at its worst case in a budget ledger before dispatch, so spend never exceeds the
-budget. Budgets and deadlines are multiples of a per-task reference computed from the
-priors only: one sample of the reference model per subtask (cost summed; time along the
-longest chain). Every planner at every grid point runs the same tasks with the same
-outcome draws (common random numbers), so differences between planners are paired.
+Each task runs as a program in the simulator (`runtime.bench.planning_sim`): the
+runtime's planner session chooses models and samples, the samples run as forks on
+simulated workers of each model's pool through the cluster control, and their verdicts
+and lengths come from the task's hidden truth (`TruthWorld`); every call is reserved at
+its worst case in the program's budget ledger before dispatch, so spend never exceeds
+the budget, and the deadline cancels what is still running. Budgets and deadlines are
+multiples of a per-task reference computed from the priors only: one sample of the
+reference model per subtask (cost summed; time along the longest chain). Every planner
+at every grid point runs the same tasks with the same outcome draws (common random
+numbers), so differences between planners are paired.
 
     agentrt bench --workload codeflow,proofflow --policies mcpp,cheapest,... --out DIR
     python -m runtime.bench.planning --programs 100 --out runs/planning
@@ -46,7 +48,7 @@ from agentrt.runtime.core.planner import (
     TableLatency,
     make_planner,
 )
-from agentrt.runtime.core.planner.executor import Executor, ProgramOutcome
+from agentrt.runtime.bench.planning_sim import CellRun, run_cell
 from agentrt.runtime.engines.simulated.perf_model import PerfModel
 
 WORLD_ATTEMPTS = 16
@@ -96,16 +98,6 @@ class TruthWorld:
             u, z = self.spare.random(), self.spare.standard_normal()
         tokens = round(truth.len_median * math.exp(truth.len_sigma * z))
         return bool(u < truth.p), int(min(max(tokens, 1), sub.max_tokens))
-
-
-def run_program(task: PlanTask, planner: Planner, cards: Sequence[ModelCard],
-                budget_usd: float, deadline_s: float, seed: int,
-                index: int = 0) -> ProgramOutcome:
-    """One task under one planner; the outcome draws depend on (seed, index) only."""
-    problem = problem_of(task, cards)
-    world = TruthWorld(task, [seed, index, 1])
-    rng = np.random.default_rng([seed, index, 2])
-    return Executor(problem, planner, budget_usd, deadline_s, world, rng).run()
 
 
 @dataclass
@@ -181,12 +173,6 @@ class GridResult:
                 "below_baseline_by_2se": below}
 
 
-def make_planners(names: Sequence[str], rollouts: int) -> dict[str, Planner]:
-    config = MCPPConfig(rollouts=rollouts)
-    return {n: make_planner(n, config=config) if n in ("mcpp", "open-loop-mc")
-            else make_planner(n) for n in names}
-
-
 def run_grid(spec: GridSpec, cards: Sequence[ModelCard] | None = None) -> GridResult:
     if len(spec.planners) < 2 or spec.planners[0] != "mcpp":
         raise ValueError(f"planners must be 'mcpp' followed by the baselines to compare it "
@@ -194,7 +180,8 @@ def run_grid(spec: GridSpec, cards: Sequence[ModelCard] | None = None) -> GridRe
     if spec.programs < 2:
         raise ValueError(f"programs must be >= 2 for standard errors, got {spec.programs}")
     cards = cards or default_cards()
-    planners = make_planners(spec.planners, spec.rollouts)
+    for name in spec.planners:
+        make_planner(name)  # unknown names fail here, listing the valid ones
     result = GridResult(spec, plan_seconds={n: [] for n in spec.planners})
     started = time.perf_counter()
     for workload in spec.workloads:
@@ -202,22 +189,24 @@ def run_grid(spec: GridSpec, cards: Sequence[ModelCard] | None = None) -> GridRe
         scales = [reference_scale(problem_of(t, cards)) for t in tasks]
         truths = [told_the_truth(t) for t in tasks] if spec.mcpp_told_truth else tasks
         for b, d in result.points:
-            for name, planner in planners.items():
+            limits = [(b * cost, d * span) for cost, span in scales]
+            for name in spec.planners:
                 seen = truths if name == "mcpp" else tasks  # truths is tasks unless told
-                outs = [run_program(task, planner, cards, b * cost, d * span, spec.seed, i)
-                        for i, (task, (cost, span)) in enumerate(zip(seen, scales))]
-                result.ok[workload, b, d, name] = np.array([o.ok for o in outs])
-                _account(result, name, outs)
+                worlds = [TruthWorld(t, [spec.seed, i, 1]) for i, t in enumerate(tasks)]
+                cell = run_cell(tasks, seen, limits, name, worlds, seed=spec.seed,
+                                rollouts=spec.rollouts)
+                result.ok[workload, b, d, name] = np.array(cell.ok)
+                _account(result, name, cell)
     result.wall_time_s = time.perf_counter() - started
     return result
 
 
-def _account(result: GridResult, name: str, outs: list[ProgramOutcome]) -> None:
-    for o in outs:
-        result.plan_seconds[name].extend(o.plan_seconds)
+def _account(result: GridResult, name: str, cell: CellRun) -> None:
+    for r, budget in zip(cell.results, cell.budgets):
+        result.plan_seconds[name].extend(r.plan_seconds)
         result.programs_run += 1
-        result.over_budget += o.spent_usd > o.budget_usd
-        result.max_spend_ratio = max(result.max_spend_ratio, o.spent_usd / o.budget_usd)
+        result.over_budget += r.spent_usd > budget
+        result.max_spend_ratio = max(result.max_spend_ratio, r.spent_usd / budget)
 
 
 def _floats(text: str) -> tuple[float, ...]:

@@ -33,7 +33,7 @@ from agentrt.runtime.cluster.worker_actor import WorkerActor
 from agentrt.runtime.config import RuntimeConfig
 from agentrt.runtime.core import decisions as records
 from agentrt.runtime.core.decisions import Decision, Dispatch
-from agentrt.runtime.engines.factory import EngineFactory
+from agentrt.runtime.engines.factory import pool_factories
 from agentrt.runtime.engines.simulated.responder import Responder
 from agentrt.runtime.report import RunReport
 from agentrt.runtime.results import ProgramResult
@@ -73,8 +73,7 @@ class Runtime:
 
     # -- lifecycle -----------------------------------------------------------------
     def __enter__(self) -> "Runtime":
-        if self._scheduler is None:
-            self.start()
+        """Ray starts with the first run (after its programs validate), or `start()`."""
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -82,17 +81,20 @@ class Runtime:
 
     def start(self) -> None:
         cfg = self.config
-        # A bad model or GPU name fails here, before Ray starts.
-        factory = EngineFactory.for_config(cfg, responder=self.responder, pending_holds=True)
-        perf = factory.perf_model()
+        pools = pool_factories(cfg, responder=self.responder, pending_holds=True)
+        costs = {pool.model: factory.cost() for pool, factory in pools}
         tracing.setup("agentrt-driver")
         self._connect()
         self.clock = clock = RunClock(time.time(), cfg.time_scale)
-        self._scheduler = SchedulerActor.remote(cfg.control_settings(), clock, perf)
+        self._scheduler = SchedulerActor.remote(cfg.control_settings(), clock,
+                                                costs[pools[0][0].model], costs)
         placement = self._placement()
-        self._workers = [
-            WorkerActor.options(**placement).remote(f"w{i}", factory, clock, self._scheduler)
-            for i in range(cfg.workers)]
+        self._workers = []
+        for pool, factory in pools:
+            self._workers += [
+                WorkerActor.options(**placement).remote(
+                    f"w{len(self._workers) + i}", factory, clock, self._scheduler)
+                for i in range(pool.workers)]
         infos = ray.get([w.start.remote() for w in self._workers], timeout=120)
         # One call, so workers join in order (the router breaks ties by that order).
         ray.get(self._scheduler.register_workers.remote(list(zip(infos, self._workers))),
@@ -100,7 +102,8 @@ class Runtime:
         prices = {m: (p.input_per_m, p.output_per_m) for m, p in cfg.prices.items()}
         planning = self.planning.to_plain()
         self._runners = [
-            ProgramRunner.remote(self._scheduler, cfg.model, list(self.planning.served),
+            ProgramRunner.remote(self._scheduler, cfg.served_models()[0],
+                                 list(self.planning.served),
                                  cfg.block_size, prices, planning, clock)
             for _ in range(cfg.runners)]
         # Wait until the runners are up, so the first programs do not pay their start.
@@ -139,9 +142,8 @@ class Runtime:
         inputs = [inputs] if isinstance(inputs, dict) else list(inputs)
         ids = self._program_ids(program, len(inputs), program_ids)
         starts = _check_arrivals(arrivals, len(inputs))
+        self.validate(program, inputs)
         self._require_started()
-        for kwargs in inputs:
-            check_declared_models(program.build(**kwargs), self.planning)
         ref = ray.put(program)
         return self._run([_Launch(program, ref, kwargs, pid, at)
                           for kwargs, pid, at in zip(inputs, ids, starts)], progress)
@@ -156,11 +158,18 @@ class Runtime:
         programs = [trace_program(spec) for spec in specs]
         ids = [spec.program_id for spec in specs]
         _check_unique(ids)
-        self._require_started()
         for p in programs:
             p.build()
+        self._require_started()
         return self._run([_Launch(p, ray.put(p), {}, pid, spec.arrival * scale)
                           for p, pid, spec in zip(programs, ids, specs)], progress)
+
+    def validate(self, program: ProgramDef, inputs: Sequence[dict[str, Any]]) -> None:
+        """Build and validate the program's graph for every input, and check the models
+        its steps declare, without starting anything: an invalid program raises here
+        (ProgramValidationError, ChoiceDeclarationError) before Ray starts."""
+        for kwargs in inputs:
+            check_declared_models(program.build(**kwargs), self.planning)
 
     @property
     def planning(self) -> PlanningSettings:
@@ -168,7 +177,8 @@ class Runtime:
         cfg = self.config
         return PlanningSettings(
             planner=cfg.planner, min_success=cfg.admission_min_success, prices=cfg.prices,
-            served_model=cfg.model, stand_ins=cfg.stand_ins, gpu=cfg.gpu, tp=cfg.tp,
+            served_model=cfg.served_models()[0], stand_ins=cfg.stand_ins, gpu=cfg.gpu,
+            tp=cfg.tp, pools=tuple(p.model_dump() for p in cfg.worker_pools()),
             time_scale=cfg.time_scale, seed=cfg.seed)
 
     def decisions(self) -> list[Decision]:
@@ -259,8 +269,9 @@ class Runtime:
         return ids
 
     def _require_started(self) -> None:
+        """Start Ray and the actors on first use."""
         if self._scheduler is None:
-            raise RuntimeError("the runtime is not started; use `with Runtime(...) as rt:`")
+            self.start()
 
     def _close(self, span: otel.Span, result: ProgramResult) -> None:
         span.set_attribute("agentrt.program.status", result.status)
@@ -277,7 +288,7 @@ class Runtime:
     # -- Ray -----------------------------------------------------------------------
     def _connect(self) -> None:
         cfg = self.config
-        workers = f"{cfg.workers} simulated {cfg.gpu} workers (TP{cfg.tp}, {cfg.model})"
+        workers = cfg.describe_workers()
         address = os.environ.get("RAY_ADDRESS")
         if ray.is_initialized():
             self._cluster = f"attached to the running Ray instance; {workers}"
@@ -287,18 +298,19 @@ class Runtime:
         else:
             ray.init(address="local", num_cpus=max(2, os.cpu_count() or 2),
                      include_dashboard=False,
-                     resources={cfg.sim_gpu_resource: cfg.workers}, log_to_driver=True)
+                     resources={cfg.sim_gpu_resource: cfg.total_workers},
+                     log_to_driver=True)
             self._started_ray = True
             self._cluster = f"local Ray; {workers}"
 
     def _placement(self) -> dict[str, Any]:
         cfg = self.config
         have = ray.cluster_resources().get(cfg.sim_gpu_resource, 0)
-        if have >= cfg.workers:
+        if have >= cfg.total_workers:
             return {"resources": {cfg.sim_gpu_resource: 1}}
         warnings.warn(
             f"the Ray cluster offers {have:g} '{cfg.sim_gpu_resource}' resources for "
-            f"{cfg.workers} simulated workers; placing them without it. Start nodes with "
+            f"{cfg.total_workers} simulated workers; placing them without it. Start nodes with "
             f"--resources='{{\"{cfg.sim_gpu_resource}\": N}}' to place them by resource.")
         self._cluster += f" (placed without '{cfg.sim_gpu_resource}' resources)"
         return {}

@@ -88,12 +88,13 @@ class ActorTransport:
 
 @ray.remote(num_cpus=0, max_concurrency=100_000)
 class SchedulerActor:
-    def __init__(self, settings: ControlSettings, clock: RunClock, cost: Any = None) -> None:
+    def __init__(self, settings: ControlSettings, clock: RunClock, cost: Any = None,
+                 costs: dict[str, Any] | None = None) -> None:
         """`cost`: the workers' performance model, which prices moving and rebuilding
-        a session's KV."""
+        a session's KV (`costs`: per model, with several worker pools)."""
         self.clock = clock
         self.transport = ActorTransport(self._wake_at)
-        self.control = ClusterControl(settings, self.transport, cost)
+        self.control = ClusterControl(settings, self.transport, cost, costs)
         self._futures: dict[str, asyncio.Future] = {}
         self._order = CallerOrder()
         self._timer: asyncio.TimerHandle | None = None

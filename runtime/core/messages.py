@@ -107,7 +107,7 @@ class RequestDone:
     output_tokens: int
     text: str = ""
     tool_calls: list[ToolCallSpec] = field(default_factory=list)
-    finish_reason: str = "stop"  # "stop" | "length" | "tool_calls" | "aborted"
+    finish_reason: str = "stop"  # "stop" | "length" | "tool_calls" | "aborted" | "error"
     # How the caller extends its TokenChain with this output (see TokenChain.extend_*):
     # token ids when the engine produced text, else a synthetic run key.
     output_token_ids: list[int] | None = None
@@ -122,6 +122,9 @@ class RequestDone:
     # The core's TTL decision for the session when this reply ended in a tool call
     # (None otherwise, or without retention).
     kv_pin: PinNote | None = None
+    # finish_reason "error": what failed, where, and what to do (a real engine's call
+    # that could not be served; token counts are then 0). None otherwise.
+    error: str | None = None
 
 
 @dataclass(slots=True)

@@ -34,9 +34,12 @@ from agentrt.runtime.core import decisions as log
 from agentrt.runtime.core.decisions import Decision, Dispatch
 from agentrt.runtime.core.messages import EngineEvent, EngineStats, Evicted, LLMRequest, RequestDone
 from agentrt.runtime.core.placement import Placements
+from agentrt.runtime.core.pools import Pools
 from agentrt.runtime.core.queueing.policy import InFlight, QueuePolicy, execution_time
 from agentrt.runtime.core.queueing.registry import make_queue_policy
-from agentrt.runtime.core.routing.registry import ClusterView, CostModel, FlatCost, WorkerLoad, make_router
+from agentrt.runtime.core.routing.registry import (
+    ClusterView, CostModel, FlatCost, WorkerLoad, make_router,
+)
 from agentrt.runtime.core.stealing import SessionMove, StealConfig, WorkStealing
 
 CALL_TIME_EWMA = 0.1  # weight of the newest call in a worker's mean call time
@@ -72,10 +75,12 @@ class Scheduler:
             raise ValueError(f"dispatch_window must be >= 1, got {dispatch_window}")
         self.queue_policy = queue
         self.policy: QueuePolicy = make_queue_policy(queue, **(queue_options or {}))
-        self.router = make_router(router, **(router_options or {}))
         self.dispatch_window = dispatch_window
         self.stealing = WorkStealing(stealing) if stealing is not None else None
         self.view = ClusterView(cost=cost if cost is not None else FlatCost())
+        options = dict(router_options or {})
+        make_router(router, **options)  # a bad name or option fails here, by name
+        self.pools = Pools(self.view, lambda: make_router(router, **options))
         self.placements = Placements(self.view)
         self._moves: list[SessionMove] = []
         self._preempts = (type(self.policy).choose_preemption
@@ -85,12 +90,19 @@ class Scheduler:
         self.decisions: list[Decision] = []  # filled only when `record` is on
 
     # -- workers -------------------------------------------------------------------
-    def add_worker(self, worker_id: str) -> None:
+    def add_worker(self, worker_id: str, model: str = "", cost: CostModel | None = None) -> None:
+        """A worker joins the pool of `model` (`cost`: that model's cost model; default
+        the scheduler's). Calls go only to workers serving their model (see `pools`)."""
         if worker_id in self.view.workers:
             raise ValueError(f"worker {worker_id!r} is already registered")
-        self.view.workers[worker_id] = WorkerLoad(worker_id)
+        load = self.view.workers[worker_id] = WorkerLoad(worker_id)
         self.placements.add_worker(worker_id, self.policy.new_queue())
-        self.router.add_worker(worker_id)
+        self.pools.add(load, model, cost)
+
+    @property
+    def router(self):
+        """The router of the only pool (see `pools.by_model` with several models)."""
+        return self.pools.single_router
 
     def remove_worker(self, worker_id: str, now: float) -> list[LLMRequest]:
         """Take a worker out. Its queued and in-flight calls are routed again (in-flight
@@ -100,7 +112,7 @@ class Scheduler:
         if worker_id not in self.view.workers:
             raise KeyError(f"unknown worker {worker_id!r}")
         del self.view.workers[worker_id]
-        self.router.remove_worker(worker_id)
+        self.pools.remove(worker_id)
         moved = self.placements.drop_worker(worker_id)
         group_worker: dict[tuple[str, ...], str] = {}
         for p in moved:
@@ -108,7 +120,7 @@ class Scheduler:
                 self.policy.on_requeue(p.request, now, 0.0)
             target = group_worker.get(p.group) if p.group else None
             if target is None:
-                target = self.router.route(p.request, self.view)
+                target = self.pools.route(p.request)
                 if p.group:
                     group_worker[p.group] = target
             self.placements.place(p.request, target, now, p.group)
@@ -123,7 +135,7 @@ class Scheduler:
     def submit(self, request: LLMRequest, now: float) -> str:
         """Route and queue a call; returns the worker it is queued for."""
         self._admit(request, now)
-        worker_id = self.router.route(request, self.view)
+        worker_id = self.pools.route(request)
         self.placements.place(request, worker_id, now)
         return worker_id
 
@@ -143,7 +155,7 @@ class Scheduler:
             raise ValueError(f"fork request ids must be distinct, got {list(group)}")
         for request in requests:
             self._admit(request, now)
-        worker_id = self.router.route(requests[0], self.view)
+        worker_id = self.pools.route(requests[0])
         for request in requests:
             self.placements.place(request, worker_id, now, group)
         return worker_id
@@ -203,7 +215,11 @@ class Scheduler:
         stealing is on). Drivers call `take` for these after events that can submit
         work (arrivals, tool completions, finished calls): idle workers get no other
         call."""
-        return self.stealing.thieves(self.view) if self.stealing is not None else []
+        if self.stealing is None:
+            return []
+        found = {w for pool in self.pools.by_model.values()
+                 for w in self.stealing.thieves(pool.view)}
+        return [w for w in self.view.workers if w in found]  # join order
 
     def take_moves(self) -> list[SessionMove]:
         """Sessions that left a worker by stealing since the last call. Drivers call it
@@ -242,7 +258,7 @@ class Scheduler:
     def forget_session(self, session_id: str) -> str | None:
         """The session will not call again; returns the worker that held its cache."""
         self.view.session_tokens.pop(session_id, None)
-        self.router.forget_session(session_id)
+        self.pools.forget_session(session_id)
         return self.view.session_home.pop(session_id, None)
 
     def program_finished(self, program_id: str, now: float) -> None:
@@ -299,11 +315,12 @@ class Scheduler:
 
     def _steal(self, thief_id: str, now: float) -> None:
         stealing, calls = self.stealing, self.placements
-        victim_id = stealing.victim(self.view, thief_id)
+        view = self.pools.of_worker[thief_id].view  # steal only within a model's pool
+        victim_id = stealing.victim(view, thief_id)
         if victim_id is None:
             return
         limit = stealing.config.max_steal or self.dispatch_window
-        chosen = stealing.choose(self.view, victim_id, thief_id, calls.queues[victim_id],
+        chosen = stealing.choose(view, victim_id, thief_id, calls.queues[victim_id],
                                  limit, lambda r: calls.by_id[r.request_id].group is None)
         keep_kv, link = stealing.config.kv_move == "transfer", stealing.config.link
         for steal in chosen:

@@ -1,11 +1,15 @@
-"""Builds a worker's simulated engine from the cluster settings: what the Ray worker
-actors and the simulator both call, so that they run identical engines."""
+"""Builds workers' engines from the cluster settings: what the Ray worker actors and the
+simulator both call, so that they run identical engines. One factory per worker pool
+(`ClusterSettings.worker_pools`): a simulated GPU worker (`EngineFactory`) or a
+simulated hosted API (`LatencyFactory`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from agentrt.runtime.core.retention import make_ttl_policy
 from agentrt.runtime.engines.simulated.engine import SimulatedEngine
+from agentrt.runtime.engines.simulated.latency import LatencyEngine
 from agentrt.runtime.engines.simulated.perf_model import PerfModel
 from agentrt.runtime.engines.simulated.responder import Responder
 
@@ -49,7 +53,8 @@ class EngineFactory:
     def for_config(cls, cfg, perf: PerfModel | None = None, *,
                    responder: Responder | None = None,
                    pending_holds: bool = False) -> EngineFactory:
-        """The factory for a `ClusterSettings` (RuntimeConfig or SimConfig)."""
+        """The factory of a `ClusterSettings`' single simulated pool (RuntimeConfig or
+        SimConfig without `pools`)."""
         perf = perf if perf is not None else PerfModel(cfg.model, cfg.gpu, cfg.tp)
         host = cfg.host_fraction if wants_host_tier(cfg.host_tier, perf) else 0.0
         return cls(model=cfg.model, gpu=cfg.gpu, tp=cfg.tp, responder=responder,
@@ -57,6 +62,10 @@ class EngineFactory:
                    max_batched_tokens=cfg.max_batched_tokens, kv_blocks=cfg.kv_blocks,
                    seed=cfg.seed, ttl=cfg.ttl, eviction=cfg.eviction, host_fraction=host,
                    pending_holds=pending_holds and cfg.ttl is not None)
+
+    def cost(self) -> PerfModel:
+        """What moving and rebuilding KV costs on these workers."""
+        return self.perf_model()
 
     def perf_model(self) -> PerfModel:
         return PerfModel(self.model, self.gpu, self.tp)
@@ -79,4 +88,67 @@ class EngineFactory:
             worker_id, perf, self.responder, block_size=self.block_size,
             max_num_seqs=self.max_num_seqs, max_batched_tokens=self.max_batched_tokens,
             kv_blocks=self.kv_blocks, seed=self.seed, eviction=self.eviction,
-            host_blocks=host_blocks, pending_holds=self.pending_holds, **knobs)
+            host_blocks=host_blocks, pending_holds=self.pending_holds, model_name=self.model,
+            **knobs)
+
+
+@dataclass(frozen=True)
+class LatencyCost:
+    """The cost model of a hosted API pool: no KV to move or keep, prefill time is the
+    time to the first token."""
+
+    ttft_s: float
+    prompt_token_s: float
+    kv_bytes_per_token: float = 0.0
+
+    def prefill_time(self, tokens: int, context: int = 0) -> float:
+        return self.ttft_s + tokens * self.prompt_token_s
+
+    def recompute_time(self, tokens: int) -> float:
+        return self.prefill_time(tokens)
+
+    def reload_time(self, tokens: int) -> float:
+        return float("inf")
+
+    def transfer_time(self, tokens: int, link: str = "nvlink") -> float:
+        return float("inf")
+
+
+@dataclass(frozen=True)
+class LatencyFactory:
+    """Builds simulated hosted-API workers (`LatencyEngine`)."""
+
+    model: str
+    ttft_s: float
+    prompt_token_s: float
+    tpot_s: float
+    responder: Responder | None = None
+    block_size: int = 16
+    seed: int = 0
+
+    def cost(self) -> LatencyCost:
+        return LatencyCost(self.ttft_s, self.prompt_token_s)
+
+    def __call__(self, worker_id: str) -> LatencyEngine:
+        return LatencyEngine(worker_id, self.model, ttft_s=self.ttft_s,
+                             prompt_token_s=self.prompt_token_s, tpot_s=self.tpot_s,
+                             responder=self.responder, block_size=self.block_size,
+                             seed=self.seed)
+
+
+def pool_factories(cfg, *, responder: Responder | None = None,
+                   pending_holds: bool = False) -> list[tuple[Any, Any]]:
+    """(pool, factory) for every pool of a `ClusterSettings`, in order."""
+    out = []
+    for pool in cfg.worker_pools():
+        if pool.engine == "latency":
+            factory: Any = LatencyFactory(pool.model, pool.ttft_s, pool.prompt_token_s,
+                                          pool.tpot_s, responder, cfg.block_size, cfg.seed)
+        else:
+            single = cfg.model_copy(update={"model": pool.model, "gpu": pool.gpu,
+                                            "tp": pool.tp, "kv_blocks": pool.kv_blocks,
+                                            "pools": []})
+            factory = EngineFactory.for_config(single, responder=responder,
+                                               pending_holds=pending_holds)
+        out.append((pool, factory))
+    return out

@@ -6,12 +6,13 @@ tool nodes in between are looked through: they cost the ledger what they cost, b
 planner does not choose for them). Each candidate model becomes a `ModelCard`:
 
     price     RuntimeConfig.prices[model]                   (USD per million tokens)
-    latency   PerfModel of the workers that run its calls   (scaled by time_scale: the
+    latency   the model of the workers that run its calls: the PerfModel of a GPU
+              pool, the latency table of a hosted-API pool (scaled by time_scale: the
               runtime's deadline is in wall seconds), plus a fixed overhead per call
 
-A model is usable when it has a price and is served: it is the workers' model, or a
-stand-in (`RuntimeConfig.stand_ins`: a name the workers' model answers for, priced and
-planned as itself). `check_declared_models` raises before anything runs otherwise.
+A model is usable when it has a price and is served: a pool serves it, or it is a
+stand-in (`stand_ins`: a name another pool's model answers for, priced and planned as
+itself). `check_declared_models` raises before anything runs otherwise.
 """
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from typing import Mapping
 from agentrt.programs.errors import ChoiceDeclarationError
 from agentrt.programs.graph import ProgramGraph, StepNode
 from agentrt.runtime.core.budget import Price
-from agentrt.runtime.core.planner import ModelCard, PerfLatency, PlanningProblem, Prior, SubtaskSpec
+from agentrt.runtime.core.planner import (
+    ModelCard, PerfLatency, PlanningProblem, Prior, SubtaskSpec, TableLatency,
+)
+from agentrt.runtime.core.planner.estimates import logit_normal_beta
 from agentrt.runtime.engines.simulated.perf_model import PerfModel
 
 P_MAX = 0.999
@@ -40,28 +44,59 @@ class PlanningSettings:
     stand_ins: Mapping[str, str] = field(default_factory=dict)
     gpu: str = "h100"
     tp: int = 1
+    pools: tuple[Mapping, ...] = ()
+    """Every worker pool (`WorkerPool` fields as plain values); empty: one GPU pool of
+    `served_model` on `gpu` with `tp`."""
     time_scale: float = 1.0
     seed: int = 0
     call_overhead_s: float = 0.02
     """Wall seconds one call spends outside the engine (Ray round trips, verifier)."""
+    rollouts: int | None = None
+    """MCPP's (and open-loop MC's) rollouts per candidate; None: the planner's default."""
+
+    def make_planner(self):
+        """A fresh planner of the configured kind."""
+        from agentrt.runtime.core.planner import MCPPConfig, make_planner
+
+        if self.rollouts is not None and self.planner in ("mcpp", "open-loop-mc"):
+            return make_planner(self.planner, config=MCPPConfig(rollouts=self.rollouts))
+        return make_planner(self.planner)
 
     @property
     def served(self) -> tuple[str, ...]:
         """Every model name a chat request may carry."""
-        return (self.served_model, *sorted(self.stand_ins))
+        pools = tuple(p["model"] for p in self.pools) or (self.served_model,)
+        return (*pools, *sorted(self.stand_ins))
+
+    def latency_of(self, model: str):
+        """The unscaled latency model of the pool that serves `model` (a stand-in's
+        served model)."""
+        served = self.stand_ins.get(model, model)
+        for pool in self.pools or ({"model": self.served_model, "engine": "simulated",
+                                    "gpu": self.gpu, "tp": self.tp},):
+            if pool["model"] != served:
+                continue
+            if pool.get("engine") == "latency":
+                return TableLatency(pool["ttft_s"], pool["prompt_token_s"], pool["tpot_s"])
+            return PerfLatency(PerfModel(pool["model"], pool.get("gpu", self.gpu),
+                                         pool.get("tp", self.tp)))
+        raise ValueError(f"model {model!r} is not served; served: {list(self.served)}")
 
     def to_plain(self) -> dict:
         """Plain values for an actor's constructor (no pickled objects of ours)."""
         return {"planner": self.planner, "min_success": self.min_success,
                 "prices": {m: (p.input_per_m, p.output_per_m) for m, p in self.prices.items()},
                 "served_model": self.served_model, "stand_ins": dict(self.stand_ins),
-                "gpu": self.gpu, "tp": self.tp, "time_scale": self.time_scale,
-                "seed": self.seed, "call_overhead_s": self.call_overhead_s}
+                "gpu": self.gpu, "tp": self.tp, "pools": [dict(p) for p in self.pools],
+                "time_scale": self.time_scale,
+                "seed": self.seed, "call_overhead_s": self.call_overhead_s,
+                "rollouts": self.rollouts}
 
     @classmethod
     def from_plain(cls, values: dict) -> PlanningSettings:
         prices = {m: Price(*p) for m, p in values["prices"].items()}
-        return cls(**{**values, "prices": prices})
+        return cls(**{**values, "prices": prices,
+                      "pools": tuple(values.get("pools", ()))})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +141,11 @@ def check_declared_models(graph: ProgramGraph, settings: PlanningSettings) -> No
 
 def model_cards(graph: ProgramGraph, settings: PlanningSettings) -> list[ModelCard]:
     """One card per candidate model, in first-declared order."""
-    perf = PerfLatency(PerfModel(settings.served_model, settings.gpu, settings.tp))
-    latency = ScaledLatency(perf, settings.time_scale, settings.call_overhead_s)
     names = dict.fromkeys(c.model for n in planned_steps(graph)
                           for c in n.target.options.candidates)
-    return [ModelCard(m, settings.prices[m], latency) for m in names]
+    return [ModelCard(m, settings.prices[m],
+                      ScaledLatency(settings.latency_of(m), settings.time_scale,
+                                    settings.call_overhead_s)) for m in names]
 
 
 def planning_problem(graph: ProgramGraph, settings: PlanningSettings) -> PlanningProblem:
@@ -136,8 +171,12 @@ def planning_problem(graph: ProgramGraph, settings: PlanningSettings) -> Plannin
 def _prior(candidate) -> Prior:
     if candidate is None:  # not a candidate of this step: never worth choosing
         return Prior(p=1e-6, strength=1e6, len_median=1.0)
-    return Prior(p=min(candidate.p, P_MAX), strength=candidate.strength,
-                 len_median=float(candidate.output_tokens))
+    p, strength = min(candidate.p, P_MAX), candidate.strength
+    if candidate.p_uncertainty is not None:
+        p, strength = logit_normal_beta(p, candidate.p_uncertainty)
+    return Prior(p=p, strength=strength, len_median=float(candidate.output_tokens),
+                 len_sigma=candidate.output_sigma, len_weight=candidate.length_strength,
+                 len_median_sigma=candidate.output_uncertainty)
 
 
 def _planned_ancestors(graph: ProgramGraph, node_id: str,

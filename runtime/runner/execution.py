@@ -31,7 +31,6 @@ from agentrt.runtime.runner.choices import PlanningSettings, planned_steps, plan
 from agentrt.runtime.runner.step_context import ChatBackend, RunningProgram, RunnerStepContext, SyncStepContext
 from agentrt.runtime.runner.tool_hooks import program_tools, record_tool_span
 from agentrt.runtime.core.budget import BudgetExhausted, BudgetLedger, Price
-from agentrt.runtime.core.planner import make_planner
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
 from agentrt.runtime.runner.portfolio import Admission, PlanStopped, PortfolioSession
 from agentrt.runtime.results import (
@@ -66,6 +65,7 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
     if admission is not None and not admission.admitted:
         result = _result(state, REJECTED, admission.reason, None, None, clock())
         result.success_estimate = admission.estimate
+        result.plan_seconds = list(state.portfolio.plan_seconds)
         return result
     async with program_tools(tools, program_id, graph.tools()):  # resources, cancellation
         await backend.program_started(program_id)
@@ -104,6 +104,8 @@ async def _run_program(graph, state: RunningProgram, options, admission, backend
     result = _result(state, status, error, failed, outcome, clock())
     result.steps_cancelled = sorted(state.steps_running - {failed})
     result.success_estimate = admission.estimate if admission is not None else None
+    if state.portfolio is not None:
+        result.plan_seconds = list(state.portfolio.plan_seconds)
     return result
 
 
@@ -116,7 +118,7 @@ def _admit(graph, state: RunningProgram, options, planning: PlanningSettings | N
     deadline = None if options.deadline_s is None else state.arrival + options.deadline_s
     seed = [planning.seed, zlib.crc32(state.program_id.encode())]
     session = PortfolioSession(planning_problem(graph, planning),
-                               make_planner(planning.planner), state.ledger,
+                               planning.make_planner(), state.ledger,
                                options.budget_usd, deadline, state.clock,
                                np.random.default_rng(seed))
     state.portfolio = session
@@ -171,7 +173,8 @@ async def _run_tool_node(node: StepNode, args: tuple, kwargs: dict, state: Runni
                              tracing.TOOL_CALL_ID: call_id})
         # No size cap: a tool node's output is data for the program's steps.
         result = await tools.call(registered.spec.name, dict(bound.arguments), call_id,
-                                  program_id=state.program_id, max_result_bytes=None)
+                                  clock=state.clock, program_id=state.program_id,
+                                  max_result_bytes=None)
         record_tool_span(span, result)
         state.tool_calls += 1
         state.tool_time_s += result.duration_s

@@ -25,7 +25,7 @@ from agentrt.programs.context import Usage
 from agentrt.runtime import tracing
 from agentrt.runtime.core.budget import BudgetExhausted, Reservation
 from agentrt.runtime.core.messages import RequestDone
-from agentrt.runtime.core.planner.executor import reserve_samples
+from agentrt.runtime.core.planner.reserve import reserve_samples
 from agentrt.runtime.core.session_chain import request_id
 from agentrt.runtime.runner.portfolio import StepPlan
 
@@ -164,7 +164,7 @@ class Sampler:
                                  tracing.TOOL_NAME: self.verifier,
                                  tracing.TOOL_CALL_ID: call_id})
             result = await ctx._tools.call(self.verifier, {"sample": done.text, **verify},
-                                           call_id)
+                                           call_id, clock=state.clock)
             passed = result.ok and _passed(result.output)
             span.set_attribute("agentrt.verifier.passed", passed)
             if not result.ok:

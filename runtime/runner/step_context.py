@@ -216,7 +216,7 @@ class RunnerStepContext:
         with tracing.tracer().start_as_current_span(f"execute_tool {name}") as span:
             span.set_attributes({tracing.OPERATION: "execute_tool", tracing.TOOL_NAME: str(name),
                                  tracing.TOOL_CALL_ID: call_id})
-            result = await self._tools.call(name, arguments, call_id,
+            result = await self._tools.call(name, arguments, call_id, clock=self._state.clock,
                                             program_id=self.program_id, allowed=self._declared)
             record_tool_span(span, result)
         if result.executor:  # it ran (not rejected before running)

@@ -18,6 +18,7 @@ batching is the engine's. Identical inputs and seeds give identical results.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from typing import Iterable
@@ -27,8 +28,8 @@ import numpy as np
 from agentrt.programs.workloads.spec import ProgramSpec
 from agentrt.runtime.core.control import ClusterControl
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
-from agentrt.runtime.engines.factory import EngineFactory
-from agentrt.runtime.engines.simulated.perf_model import PerfModel
+from agentrt.runtime.engines.factory import pool_factories
+from agentrt.runtime.engines.simulated.responder import Responder
 from agentrt.runtime.sim.bounds import program_lower_bound
 from agentrt.runtime.sim.config import SimConfig
 from agentrt.runtime.sim.events import (
@@ -40,19 +41,27 @@ from agentrt.runtime.sim.workers import SimWorkers
 
 
 class Simulation:
-    def __init__(self, programs: Iterable[ProgramSpec], config: SimConfig | None = None) -> None:
+    def __init__(self, programs: Iterable[ProgramSpec], config: SimConfig | None = None, *,
+                 responder: Responder | None = None) -> None:
+        """`responder`: what the simulated models reply (filler text by default)."""
         self.cfg = cfg = config or SimConfig()
-        self.perf = perf = PerfModel(cfg.model, cfg.gpu, cfg.tp)
-        self.factory = EngineFactory.for_config(cfg, perf)
+        self.pools = pool_factories(cfg, responder=responder)
+        self.factory = self.pools[0][1]  # the first pool's (what added workers join)
+        costs = {pool.model: factory.cost() for pool, factory in self.pools}
+        self.perf = perf = costs[self.pools[0][0].model]  # lower bounds of trace programs
         self.programs = list(programs)
         self.queue = EventQueue()
         self.now = 0.0
         self.prefetches = 0  # prefetches that moved blocks
         self.workers = SimWorkers(self)
-        self.control = ClusterControl(cfg.control_settings(), self.workers, cost=perf)
+        self.control = ClusterControl(cfg.control_settings(), self.workers, cost=perf,
+                                      costs=costs)
         self.scheduler = self.control.scheduler
-        for i in range(cfg.workers):
-            self.add_worker(f"w{i}")
+        n = 0
+        for pool, factory in self.pools:
+            for _ in range(pool.workers):
+                self.add_worker(f"w{n}", factory)
+                n += 1
         self.player = ProgramPlayer(cfg.model, cfg.block_size)
         self.rec = Recorder()
         self.rerouted = 0  # calls re-routed off removed workers
@@ -73,24 +82,36 @@ class Simulation:
     def run(self) -> SimResult:
         start = time.perf_counter()
         self._schedule_arrivals()
+        self._start_sampling()
+        queue = self.queue
+        while queue:
+            self.now, kind, payload = queue.pop()
+            self._handle(kind, payload)
+        return self._result(time.perf_counter() - start)
+
+    def next_timer_at(self) -> float:
+        """When something outside the event queue may submit work next (never, here:
+        every submission follows an event; programs on the virtual loop differ)."""
+        return math.inf
+
+    def _start_sampling(self) -> None:
         self.queue.push(0.0, SAMPLE, None)
         for change in self.cfg.worker_changes:
             self.workers.external(change[0], WORKER_CHANGE, change)
-        handlers = {ARRIVE: self._on_arrive, STEP_END: self._on_step_end,
-                    TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample,
-                    TIMER: self._on_timer, WORKER_CHANGE: self._on_worker_change}
-        queue, control, horizons = self.queue, self.control, self.workers.horizons
-        while queue:
-            self.now, kind, payload = queue.pop()
-            self._events += 1
-            if kind != STEP_END and kind != SAMPLE:
-                horizons.external_popped()
-            with control.batch(self.now):
-                handlers[kind](payload)
-        if self.cfg.check_integrity:
-            for engine in self.engines.values():
-                engine.check_integrity()
-        return self._result(time.perf_counter() - start)
+
+    def _handle(self, kind: int, payload) -> None:
+        """One event at `self.now`: one control batch."""
+        self._events += 1
+        if kind != STEP_END and kind != SAMPLE:
+            self.workers.horizons.external_popped()
+        with self.control.batch(self.now):
+            self._handlers[kind](payload)
+
+    @property
+    def _handlers(self):
+        return {ARRIVE: self._on_arrive, STEP_END: self._on_step_end,
+                TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample,
+                TIMER: self._on_timer, WORKER_CHANGE: self._on_worker_change}
 
     def _schedule_arrivals(self) -> None:
         cfg, programs, push = self.cfg, self.programs, self.workers.external
@@ -146,7 +167,7 @@ class Simulation:
 
     def _on_sample(self, _payload) -> None:
         stats = [e.stats() for e in self.engines.values()]
-        cap = sum(s.kv_capacity_blocks for s in stats)
+        cap = max(1, sum(s.kv_capacity_blocks for s in stats))
         self.rec.sample(time=self.now, kv_used=sum(s.kv_used_blocks for s in stats) / cap,
                         kv_pinned=sum(s.kv_pinned_blocks for s in stats) / cap,
                         kv_cached=sum(s.kv_cached_blocks for s in stats) / cap,
@@ -156,8 +177,8 @@ class Simulation:
             self.queue.push(self.now + self.cfg.sample_interval_s, SAMPLE, None)
 
     # -- workers -------------------------------------------------------------------
-    def add_worker(self, worker_id: str) -> None:
-        engine = self.factory(worker_id)
+    def add_worker(self, worker_id: str, factory=None) -> None:
+        engine = (factory or self.factory)(worker_id)
         self.workers.add(engine)
         self.control.add_worker(engine.info, self.now)
 
@@ -211,6 +232,9 @@ class Simulation:
                          output=done.output_tokens, preemptions=done.preemptions)
 
     def _result(self, wall: float) -> SimResult:
+        if self.cfg.check_integrity:
+            for engine in self.engines.values():
+                engine.check_integrity()
         busy = self.workers.retired_busy + sum(
             e.stats().busy_time for e in self.engines.values())
         finished = self.rec.programs["finished"]

@@ -39,13 +39,20 @@ class SimWorkers:
         self._timers: set[float] = set()  # TIMER events pending
         self.retired_busy = 0.0  # busy time of workers removed mid-run
         self.transferred_tokens = 0  # KV copied to thieves (kv_move="transfer")
+        # Programs on the virtual loop react to a finished call after the event that
+        # finished it: their workers start stepping once every reaction at this
+        # instant is in (`flush_steps`), so a step never starts ahead of a submission
+        # made at the same time.
+        self.defer_steps = False
+        self._to_step: dict[str, None] = {}
 
     # -- cluster -------------------------------------------------------------------
     def add(self, engine: SteppedEngine) -> None:
         worker_id = engine.worker_id
         self.engines[worker_id] = engine
         self._step_event[worker_id] = None
-        self._min_iteration = min(self._min_iteration, engine.min_iteration_time)
+        if getattr(engine, "finish_bound", None) is None:
+            self._min_iteration = min(self._min_iteration, engine.min_iteration_time)
 
     def remove(self, worker_id: str) -> None:
         handle = self._step_event.pop(worker_id)
@@ -120,13 +127,29 @@ class SimWorkers:
         self._pending.pop(worker_id, None)
 
     def step_again(self, worker_id: str) -> None:
-        """Start the worker's next step if it has work and none is running."""
+        """Start the worker's next step if it has work and none is running (with
+        `defer_steps`, once `flush_steps` is called)."""
+        if self.defer_steps:
+            self._to_step[worker_id] = None
+            return
+        self._step(worker_id)
+
+    def flush_steps(self) -> None:
+        """Start the steps deferred so far, in the order they were asked for."""
+        while self._to_step:
+            worker_id = next(iter(self._to_step))
+            del self._to_step[worker_id]
+            if worker_id in self.engines:
+                self._step(worker_id)
+
+    def _step(self, worker_id: str) -> None:
         engine, now = self.engines[worker_id], self.sim.now
         if self._step_event[worker_id] is not None or not engine.has_work():
             self._update_bound(worker_id)
             return
         if self.sim.cfg.fuse_decode and self._may_fuse(worker_id):
-            result = engine.step(now, self.horizons.horizon(worker_id))
+            result = engine.step(now, min(self.horizons.horizon(worker_id),
+                                          self.sim.next_timer_at()))
         else:
             result = engine.step(now)
         if result.duration > 0.0 or result.events:
@@ -156,9 +179,15 @@ class SimWorkers:
         return True
 
     def _update_bound(self, worker_id: str) -> None:
-        """Refresh the lower bound on this worker's next RequestDone (see horizon.py)."""
+        """Refresh the lower bound on this worker's next RequestDone (see horizon.py);
+        an engine that knows it exactly says so (`finish_bound`)."""
+        engine = self.engines[worker_id]
+        exact = getattr(engine, "finish_bound", None)
+        if exact is not None:
+            self.horizons.set_bound(worker_id, exact())
+            return
         end, finishes = self._pending.get(worker_id, (self.sim.now, False))
         if not finishes:
-            n = self.engines[worker_id].iterations_to_next_finish()
+            n = engine.iterations_to_next_finish()
             end = math.inf if n is None else end + n * self._min_iteration
         self.horizons.set_bound(worker_id, end)

@@ -1,11 +1,13 @@
 """One core, two drivers: replaying a small trace on the Ray runtime makes the same
-scheduling decisions as simulating it (every request to the same worker, in the same
-order).
+decisions as simulating it, with retention and work stealing on: every dispatch (each
+request to the same worker, in the same order), every TTL decision, every steal and
+every session that moves with its KV.
 
-The Ray runtime runs on the real clock, so the trace is spaced out: no two decisions,
-and no decision for a new session and a completion, fall within `MARGIN_S` of each
+The Ray runtime runs on the real clock, so the trace is spaced out: no two submissions,
+no submission and completion, and no two completions fall within `MARGIN_S` of each
 other in the simulation; closer together, real-clock jitter could legitimately flip a
-least-loaded tie. `test_the_trace_leaves_room_for_clock_jitter` keeps that true.
+least-loaded tie or the order of two calls. `test_the_trace_leaves_room_for_clock_jitter`
+keeps that true and checks that the trace exercises every kind of decision.
 """
 from __future__ import annotations
 
@@ -15,13 +17,21 @@ from agentrt.programs.workloads import ProgramSpec, StepSpec, TurnSpec
 from agentrt.runtime.cluster.driver import Runtime
 from agentrt.runtime.config import RuntimeConfig
 from agentrt.runtime.core.messages import RequestDone
-from agentrt.runtime.core.scheduler import Dispatch
+from agentrt.runtime.core import decisions as log
 from agentrt.runtime.sim.driver import Simulation
 from tests.sim.builders import PLAIN, plain_config
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
 MARGIN_S = 0.1
+
+
+# Retention (agentrt's soft pins; no host tier, so decisions follow the traced tool
+# times alone) and stealing that copies a stolen session's KV; one call running per
+# worker and one more sent ahead, so calls queue in the scheduler and idle workers steal.
+SETTINGS = {**PLAIN, "ttl": "agentrt", "stealing": True, "max_num_seqs": 1,
+            "dispatch_window": 1,
+            "steal_options": {"high_mark": 0, "kv_move": "transfer", "link": "network"}}
 
 
 def solo(program_id: str, arrival: float, *turns: tuple) -> ProgramSpec:
@@ -36,22 +46,19 @@ def agent(step_id: str, *turns: tuple, deps: tuple[str, ...] = ()) -> StepSpec:
 
 def make_trace() -> list[ProgramSpec]:
     return [
-        solo("p0", 0.0, (1200, 60, "bash", 0.2), (200, 30, "bash", 0.5), (150, 20)),
-        solo("p1", 0.3, (600, 40, "grep", 0.25), (300, 20)),  # p0 busy on w0: w1
-        ProgramSpec("p2", [  # plan, then two steps in parallel (one per worker)
-            agent("plan", (900, 40)),
-            agent("left", (300, 30, "grep", 0.3), (100, 15), deps=("plan",)),
-            agent("right", (400, 25, "bash", 0.2), (120, 15), deps=("plan",)),
-        ], arrival=2.0),
-        solo("p3", 3.1, (1500, 50, "bash", 0.45), (200, 20)),
-        solo("p4", 3.35, (700, 30, "bash", 0.25), (250, 25)),  # p3 busy on w0: w1
+        solo("p0", 0.0, (400, 300, "grep", 0.5), (400, 40)),
+        solo("p1", 0.35, (1200, 300, "grep", 0.5), (800, 300, "bash", 0.5), (200, 20)),
+        solo("p2", 0.5, (800, 150, "grep", 0.2), (200, 300, "bash", 0.5), (1200, 20)),
+        solo("p3", 0.85, (200, 40, "grep", 0.3), (200, 40)),
+        solo("p4", 1.1, (800, 150, "bash", 0.5), (800, 150)),
+        solo("p5", 1.35, (400, 300, "grep", 0.2), (800, 150)),
     ]
 
 
-def simulate(trace: list[ProgramSpec]) -> tuple[list[Dispatch], list[tuple]]:
+def simulate(trace: list[ProgramSpec]) -> tuple[list[log.Decision], list[tuple]]:
     """The simulator's decisions, and its timeline of (time, "submit"/"done", id)."""
-    sim = Simulation(trace, plain_config(workers=2, arrival="trace", record_decisions=True,
-                                         fuse_decode=False))
+    sim = Simulation(trace, plain_config(**SETTINGS, workers=2, arrival="trace",
+                                         record_decisions=True, fuse_decode=False))
     timeline: list[tuple] = []
     submit, on_event = sim.scheduler.submit, sim.scheduler.on_event
 
@@ -66,7 +73,7 @@ def simulate(trace: list[ProgramSpec]) -> tuple[list[Dispatch], list[tuple]]:
 
     sim.scheduler.submit, sim.scheduler.on_event = spy_submit, spy_event
     assert sim.run().unfinished == 0
-    return sim.scheduler.dispatch_log, timeline
+    return list(sim.scheduler.decisions), timeline
 
 
 def too_close(timeline: list[tuple]) -> list[tuple]:
@@ -77,14 +84,15 @@ def too_close(timeline: list[tuple]) -> list[tuple]:
     close = lambda a, b: 1e-9 < abs(a - b) < MARGIN_S
     pairs = [(r, r2) for i, (t, r) in enumerate(submits) for t2, r2 in submits[i + 1:]
              if close(t, t2)]
-    pairs += [(r, r2) for t, r in submits if r.endswith("#0")  # a new session: by load
-              for t2, r2 in dones if close(t, t2)]
+    pairs += [(r, r2) for t, r in submits for t2, r2 in dones if close(t, t2)]
+    pairs += [(r, r2) for i, (t, r) in enumerate(dones) for t2, r2 in dones[i + 1:]
+              if close(t, t2)]
     return pairs
 
 
 @pytest.fixture(scope="module")
 def runtime(ray_cluster, tmp_path_factory):
-    config = RuntimeConfig(**PLAIN, workers=2, time_scale=1.0, runners=1,
+    config = RuntimeConfig(**SETTINGS, workers=2, time_scale=1.0, runners=1,
                            record_decisions=True, trace_dir=tmp_path_factory.mktemp("runs"))
     with Runtime(config) as rt:
         # The first program on fresh actors pays one-off costs (lazy imports, first
@@ -97,20 +105,21 @@ def runtime(ray_cluster, tmp_path_factory):
 
 
 def test_the_trace_leaves_room_for_clock_jitter():
-    log, timeline = simulate(make_trace())
+    decisions, timeline = simulate(make_trace())
     assert too_close(timeline) == []
-    # and it exercises the decisions: both workers, sticky turns, a split fan-out
-    assert {d.worker_id for d in log} == {"w0", "w1"}
-    workers = dict((d.request_id, d.worker_id) for d in log)
-    assert workers["p1/solve#0"] == workers["p1/solve#1"] == "w1"
-    assert {workers["p2/left#0"], workers["p2/right#0"]} == {"w0", "w1"}
+    kinds = [type(d).__name__ for d in decisions]
+    # and it exercises every kind of decision the drivers share
+    assert {k: kinds.count(k) for k in set(kinds)} == {
+        "Dispatch": 14, "Retained": 8, "Steal": 4, "Moved": 4}
+    assert {d.worker_id for d in decisions if type(d) is log.Dispatch} == {"w0", "w1"}
+    assert all(m.kv == "network" for m in decisions if type(m) is log.Moved)
 
 
 def test_ray_runtime_and_simulator_make_the_same_decisions(runtime):
     expected, _ = simulate(make_trace())
-    before = len(runtime.dispatch_log())
+    before = len(runtime.decisions())
     report = runtime.replay(make_trace())
     assert [(r.program_id, r.status) for r in report.results] == [
-        (p, "succeeded") for p in ("p0", "p1", "p2", "p3", "p4")]
-    assert sum(r.llm_calls for r in report.results) == len(expected) == 14
-    assert runtime.dispatch_log()[before:] == expected
+        (f"p{i}", "succeeded") for i in range(6)]
+    assert sum(r.llm_calls for r in report.results) == 14
+    assert runtime.decisions()[before:] == expected

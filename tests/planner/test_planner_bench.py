@@ -7,9 +7,11 @@ from agentrt.runtime.cli import main as agentrt
 
 
 def test_grid_reports_completion_latency_and_budget(capsys):
-    spec = GridSpec(budgets=(1.0, 4.0), deadlines=(2.0, 5.0), programs=6, rollouts=64)
+    spec = GridSpec(planners=("mcpp", "cheapest", "knapsack"), budgets=(1.0, 4.0),
+                    deadlines=(2.0, 5.0), programs=4, rollouts=64)
     result = run_grid(spec)
     assert len(result.ok) == 2 * 2 * 2 * len(spec.planners)
+    assert result.programs_run == 2 * 2 * 2 * 3 * 4
     assert result.over_budget == 0 and result.max_spend_ratio <= 1.0
     text = markdown(result)
     assert "| planner | plan p50 ms | plan p99 ms | plan calls |" in text

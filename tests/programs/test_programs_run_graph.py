@@ -172,3 +172,30 @@ def test_empty_graph_succeeds_with_literal_outputs():
     graph.outputs = {"answer": 42}
     outcome = run(graph, {})
     assert (outcome.status, outcome.outputs, outcome.results) == ("succeeded", {"answer": 42}, {})
+
+
+@program
+def mutates_after_binding():
+    """A list passed to a step, then given that step's own result (and a later one's):
+    without a snapshot at binding, `first` would depend on itself."""
+    parts = ["x"]
+    first = combine(parts)
+    parts.append(first)
+    second = combine(parts)
+    parts.append(second)
+    return combine(first, second)
+
+
+async def echo(*parts, sep="+"):
+    return list(parts)
+
+
+def test_a_container_mutated_after_binding_changes_neither_graph_nor_arguments():
+    graph = mutates_after_binding.build()
+    graph.validate()
+    first, second, last = (n.node_id for n in graph.nodes)
+    assert [n.deps for n in graph.nodes] == [(), (first,), (first, second)]
+    outcome = run(graph, {"combine": echo})
+    assert outcome.status == "succeeded", outcome.error
+    # each step received its list as it was when the step was called
+    assert outcome.outputs == [[["x"]], [["x", [["x"]]]]]

@@ -60,18 +60,24 @@ class ControlSettings:
     duration_min_samples: int = 100
     admission_interval_s: float = 1.0
     record: bool = False
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    """Model names served by another model (stand-ins): calls go to that model's pool."""
 
 
 class ClusterControl:
-    """See the module doc. `cost` prices moving and rebuilding KV (a PerfModel)."""
+    """See the module doc. `cost` prices moving and rebuilding KV (a PerfModel);
+    `costs` per model, where workers serve several (default: `cost` for all)."""
 
     def __init__(self, settings: ControlSettings, transport: Transport,
-                 cost: CostModel | None = None) -> None:
+                 cost: CostModel | None = None,
+                 costs: Mapping[str, CostModel] | None = None) -> None:
         self.settings = s = settings
         self.transport = transport
+        self.costs = dict(costs or {})
         self.scheduler = Scheduler(
             s.queue, s.router, s.dispatch_window, s.record, queue_options=s.queue_options,
             router_options=s.router_options, stealing=s.stealing, cost=cost)
+        self.scheduler.pools.aliases.update(s.aliases)
         log = self.scheduler.decisions if s.record else None
         rebuild: RebuildCost | None = cost if hasattr(cost, "recompute_time") else None
         self.retention = RetentionControl(s.ttl, rebuild, transport, s.duration_min_samples,
@@ -113,8 +119,9 @@ class ClusterControl:
         if info.worker_id in self.workers:
             raise ValueError(f"worker {info.worker_id!r} is already registered")
         self.workers[info.worker_id] = info
-        self.scheduler.add_worker(info.worker_id)
-        self.retention.attach(info)
+        cost = self.costs.get(info.model)
+        self.scheduler.add_worker(info.worker_id, info.model, cost)
+        self.retention.attach(info, cost if hasattr(cost, "recompute_time") else None)
         if self.gate is not None:
             capacity = info.kv_capacity_tokens
             if capacity is None:

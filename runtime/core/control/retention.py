@@ -73,6 +73,7 @@ class RetentionControl:
         self.prefetches = 0  # prefetches sent
         self._log = decisions  # None: not recording
         self._workers: dict[str, EngineInfo] = {}
+        self._costs: dict[str, RebuildCost] = {}  # per worker, where models differ
         self._turns: dict[str, int] = {}  # program id -> its calls finished
         self._context: dict[str, int] = {}  # session -> tokens after its last call
         self._ran_on: dict[str, str] = {}  # session -> worker that ran its last call
@@ -81,11 +82,15 @@ class RetentionControl:
         self._timers: list[tuple[float, int, str]] = []  # (time, seq, session) prefetches
         self._seq = 0
 
-    def attach(self, info: EngineInfo) -> None:
+    def attach(self, info: EngineInfo, cost: RebuildCost | None = None) -> None:
+        """A worker joins; `cost`: its model's rebuild costs (default: the control's)."""
         self._workers[info.worker_id] = info
+        if cost is not None:
+            self._costs[info.worker_id] = cost
 
     def detach(self, worker_id: str) -> None:
         self._workers.pop(worker_id, None)
+        self._costs.pop(worker_id, None)
         for session, paused in list(self._paused.items()):
             if paused.worker_id == worker_id:
                 del self._paused[session]
@@ -116,7 +121,10 @@ class RetentionControl:
         self._context[session] = done.prompt_tokens + done.output_tokens
         self._ran_on[session] = done.worker_id
         if self.policy is not None and done.first_scheduled_at is not None:
-            lost = before > 0 and done.cached_tokens < before - 1
+            # A surviving context is cached in whole blocks of what the engine stored:
+            # all of it but the reply's last token (never fed back).
+            block = request.prefix.block_size
+            lost = before > 0 and done.cached_tokens < (before - 1) // block * block
             self.policy.on_queue_delay(max(0.0, done.first_scheduled_at - done.queued_at), lost)
         if done.tool_calls and done.finish_reason != "aborted":
             self._paused_on_tool(request, done, stats, turns, now)
@@ -136,8 +144,8 @@ class RetentionControl:
                              self.transitions.probability(request.agent, tool, "turn"),
                              self.durations.mean(tool), facts.rebuild_s, resume)
             self.transport.pause_hint(worker, session, chain, hint)
-        if self.policy is None:
-            return
+        if self.policy is None or not self._can(worker, "retain"):
+            return  # nothing to decide for an engine that cannot keep blocks
         program = ProgramFacts(pid := done.program_id, request.program_arrival, turns,
                                request.last_turn or request.last_call, request.agent)
         decision = self.policy.decide(PinRequest(session, tool, tokens, now, program, facts),
@@ -145,8 +153,7 @@ class RetentionControl:
         self.decided[decision.action] = self.decided.get(decision.action, 0) + 1
         if self._log is not None:
             self._log.append(Retained(worker, session, tool, decision.action, decision.reason))
-        if self._can(worker, "retain"):
-            self.transport.retain(worker, session, chain, decision, pid)
+        self.transport.retain(worker, session, chain, decision, pid)
         if decision.prefetch_at is not None and self._can(worker, "host_tier"):
             paused.prefetch = True
             self._seq += 1
@@ -205,7 +212,7 @@ class RetentionControl:
     def _facts(self, worker_id: str, stats: EngineStats | None, tokens: int) -> EngineFacts:
         """The worker at decision time: its last stats, and what rebuilding `tokens` of
         context would cost there (recompute, or reload from its host tier)."""
-        cost = self.cost
+        cost = self._costs.get(worker_id, self.cost)
         if stats is None or cost is None:
             return EngineFacts()
         return EngineFacts(

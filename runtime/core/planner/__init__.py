@@ -1,9 +1,10 @@
 """Budget- and deadline-aware planning of model choice and parallel samples.
 
 `PlanningProblem` (model.py) holds a program's subtasks, model cards, options and online
-estimates (estimates.py); an executor keeps a `ProgramState` (state.py) and asks a
-`Planner` for a `Plan` whenever subtasks are ready (executor.py runs one program on a
-virtual clock through a budget ledger). `MCPPPlanner` (mcpp.py) scores
+estimates (estimates.py); the runtime's planner session (`runtime.runner.portfolio`)
+keeps a `ProgramState` (state.py) and asks a `Planner` for a `Plan` whenever subtasks
+are ready, on Ray and in the simulator alike; `reserve_samples` (reserve.py) holds each
+sample's worst case in the budget ledger before it runs. `MCPPPlanner` (mcpp.py) scores
 candidate plans by vectorised rollouts on common random numbers (rollout.py); the
 baselines are in baselines.py; `make_planner` picks one by name (registry.py).
 """
@@ -16,7 +17,7 @@ from agentrt.runtime.core.planner.baselines import (
     OpenLoopMCPlanner,
     StrongestPlanner,
 )
-from agentrt.runtime.core.planner.executor import Executor, ProgramOutcome, World
+from agentrt.runtime.core.planner.reserve import RESERVE_MARGIN_USD, reserve_samples
 from agentrt.runtime.core.planner.estimates import LengthEstimate, LengthEstimates, SuccessEstimates
 from agentrt.runtime.core.planner.mcpp import MCPPConfig, MCPPPlanner
 from agentrt.runtime.core.planner.model import (
@@ -38,7 +39,6 @@ __all__ = [
     "BASELINES",
     "KS",
     "CheapestPlanner",
-    "Executor",
     "FixedKPlanner",
     "GreedyPlanner",
     "KnapsackPlanner",
@@ -52,18 +52,20 @@ __all__ = [
     "Option",
     "OptionStats",
     "PLANNERS",
+    "RESERVE_MARGIN_USD",
+    "RESERVE_MARGIN_USD",
     "PerfLatency",
     "Plan",
     "Planner",
     "PlanningProblem",
     "Prior",
-    "ProgramOutcome",
     "ProgramState",
     "Running",
     "StrongestPlanner",
     "SubtaskSpec",
     "SuccessEstimates",
     "TableLatency",
-    "World",
     "make_planner",
+    "reserve_samples",
+    "reserve_samples",
 ]

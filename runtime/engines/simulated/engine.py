@@ -79,20 +79,22 @@ class SimulatedEngine:
         pin_cap_fraction: float = 1.0,
         pressure_rule: PressureRule | None = None,
         pending_holds: bool = False,
+        model_name: str | None = None,
     ) -> None:
         """`host_blocks`: a host-memory tier of that many blocks (0: none).
         `pin_cap_fraction`: pinned blocks stay within this fraction of the KV.
         `pressure_rule`: how to make room (kvcache.pressure); None keeps the engine's
         own rule (drop the latest pin while at most one request runs, else preempt the
         most recently admitted). `pending_holds`: hold a finished tool-calling
-        session's blocks until its TTL decision arrives (see the module doc)."""
+        session's blocks until its TTL decision arrives (see the module doc).
+        `model_name`: the name calls use for the model (default: the registry's)."""
         if not 1 <= max_num_seqs < max_batched_tokens:
             raise ValueError(
                 f"need 1 <= max_num_seqs < max_batched_tokens, got {max_num_seqs}, "
                 f"{max_batched_tokens}"
             )
         self.worker_id = worker_id
-        self.model = perf.model.name
+        self.model = model_name or perf.model.name
         self.perf = perf
         self.responder = responder if responder is not None else FillerResponder()
         self.block_size = block_size

@@ -1,0 +1,244 @@
+"""OpenAIEngine against a real vLLM server: the RealtimeEngine contract, cancellation
+that stops the server generating, a server killed mid-call, capacity and stats."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from agentrt.runtime.engines.base import EngineRefused, RealtimeEngine
+from tests.realserver.helpers import (
+    WEATHER_TOOL, body, client, endpoint, request, server_metrics,
+    started_engine, user,
+)
+
+pytestmark = [pytest.mark.realserver, pytest.mark.timeout(600)]
+LONG = 1800  # tokens: several seconds of generation for the tiny model on 2 cores
+
+
+async def wait_for(predicate, timeout_s: float, what: str) -> None:
+    """Poll `predicate` (which may block briefly: it reads the server's /metrics)."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not seen within {timeout_s} s")
+        await asyncio.sleep(0.02)
+
+
+def generating(root_url: str) -> bool:
+    return server_metrics(root_url).get("vllm:num_requests_running", 0) >= 1
+
+
+def generated_tokens(root_url: str) -> float:
+    return server_metrics(root_url)["vllm:generation_tokens_total"]
+
+
+async def settled_generation(root_url: str, timeout_s: float = 15.0) -> float:
+    """The server's generated-token counter once it stops growing (two reads 0.5 s
+    apart agree) and nothing runs."""
+    deadline = time.monotonic() + timeout_s
+    last = generated_tokens(root_url)
+    while True:
+        await asyncio.sleep(0.5)
+        now = generated_tokens(root_url)
+        if now == last and not generating(root_url):
+            return now
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the server still generates {timeout_s} s after the cancel")
+        last = now
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_call_completes_with_the_servers_usage(vllm, api_key_env, stream):
+    ep = endpoint(vllm.base_url, api_key_env=api_key_env, stream=stream)
+
+    async def go():
+        engine, sink = await started_engine(ep)
+        assert isinstance(engine, RealtimeEngine)
+        info = engine.info
+        engine.submit(request("r1", user(), max_tokens=40, tools=[WEATHER_TOOL],
+                              tool_choice="required"), now=0.0)
+        (done,) = await sink.wait(1)
+        stats = engine.stats()
+        engine.check_integrity()
+        await engine.stop()
+        return info, done, stats
+
+    info, done, stats = asyncio.run(go())
+    assert (info.block_size, info.kv_capacity_blocks, info.max_context) == (32, 256, 2048)
+    assert info.capabilities.clock == "realtime" and info.capabilities.kv_state == "estimate"
+    assert done.finish_reason == "tool_calls" and done.error is None
+    assert [(c.name, json.loads(c.arguments)) for c in done.tool_calls] == \
+        [("get_weather", {"city": "Paris"})]
+    assert done.prompt_tokens == done.cached_tokens + done.prefilled_tokens > 0
+    assert done.output_tokens > 0
+    assert 0.0 <= done.dispatched_at <= done.first_scheduled_at <= done.first_token_at \
+        <= done.finished_at
+    assert (stats.running, stats.waiting, stats.steps) == (0, 0, 1)
+    assert stats.prefix_hit_tokens == done.cached_tokens
+    assert (stats.kv_capacity_blocks, stats.block_size) == (256, 32)
+
+
+def test_second_turn_through_the_engine_is_cached(vllm, api_key_env):
+    ep = endpoint(vllm.base_url, api_key_env=api_key_env)
+
+    async def go():
+        engine, sink = await started_engine(ep)
+        first_messages = user("Engine turn one.")
+        engine.submit(request("t1", first_messages, max_tokens=8), 0.0)
+        (first,) = await sink.wait(1)
+        history = first_messages + [{"role": "assistant", "content": first.text},
+                                    {"role": "user", "content": "Engine turn two."}]
+        engine.submit(request("t2", history, max_tokens=8), 0.0)
+        await sink.wait(2)
+        await engine.stop()
+        return sink.events
+
+    first, second = asyncio.run(go())
+    assert second.cached_tokens >= (first.prompt_tokens // 32 - 1) * 32 > 0
+    assert second.prefilled_tokens == second.prompt_tokens - second.cached_tokens
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_abort_stops_the_server_generating(vllm, api_key_env, stream):
+    """A call of LONG tokens (about 6 s here) aborted after 1 s: the server stops
+    generating well short of LONG, and the engine emits nothing for the call. (vLLM
+    0.32 does not count a client's disconnect under request_success{abort}: the
+    token counter is the evidence.)"""
+    ep = endpoint(vllm.base_url, api_key_env=api_key_env, stream=stream, read_timeout_s=60)
+
+    async def go():
+        engine, sink = await started_engine(ep)
+        before = await settled_generation(vllm.root_url)
+        engine.submit(request("long", user("Talk."), max_tokens=LONG, ignore_eos=True), 0.0)
+        await asyncio.sleep(1.0)
+        assert engine.abort("long", 1.0) and not engine.abort("long", 1.0)
+        after = await settled_generation(vllm.root_url)
+        await asyncio.sleep(0.2)
+        events = list(sink.events)
+        await engine.stop()
+        return events, after - before
+
+    events, generated = asyncio.run(go())
+    assert events == []
+    assert 0 < generated < LONG * 0.75
+
+
+def test_a_deadline_closes_the_stream(vllm, api_key_env):
+    ep = endpoint(vllm.base_url, api_key_env=api_key_env)
+
+    async def go():
+        c = client(ep)
+        try:
+            before = await settled_generation(vllm.root_url)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(
+                    c.chat(body(user("Talk on."), stream=True, max_tokens=LONG,
+                                ignore_eos=True)), timeout=1.0)
+            return await settled_generation(vllm.root_url) - before
+        finally:
+            await c.aclose()
+
+    assert 0 < asyncio.run(go()) < LONG * 0.75
+
+
+def test_a_server_killed_mid_call_gives_a_clear_error(victim):
+    ep = endpoint(victim.base_url, retry={"max_attempts": 3, "base_delay_s": 0.05,
+                                          "max_delay_s": 0.1})
+
+    async def go():
+        engine, sink = await started_engine(ep, worker_id="w1")
+        engine.submit(request("doomed", user("Talk."), max_tokens=LONG, ignore_eos=True), 0.0)
+        await wait_for(lambda: generating(victim.root_url), 20, "the call running")
+        victim.kill()
+        killed_at = time.monotonic()
+        (done,) = await sink.wait(1, timeout_s=10)
+        waited = time.monotonic() - killed_at
+        engine.check_integrity()
+        await engine.stop()
+        return done, waited
+
+    done, waited = asyncio.run(go())
+    assert done.finish_reason == "error" and done.request_id == "doomed"
+    assert victim.base_url in done.error and "start the server" in done.error
+    assert "gave up after 3 attempt(s)" in done.error
+    assert (done.prompt_tokens, done.output_tokens) == (0, 0)
+    assert waited < 5.0
+
+
+def test_a_rejected_call_ends_in_an_error_reply(vllm, api_key_env):
+    ep = endpoint(vllm.base_url, api_key_env=api_key_env)
+
+    async def go():
+        engine, sink = await started_engine(ep)
+        engine.submit(request("too-long", user(), max_tokens=100_000), 0.0)
+        (done,) = await sink.wait(1)
+        await engine.stop()
+        return done
+
+    done = asyncio.run(go())
+    assert done.finish_reason == "error" and "HTTP 400" in done.error
+    assert "max_model_len" in done.error
+
+
+def test_requests_the_engine_cannot_send_are_refused(vllm, api_key_env):
+    ep = endpoint(vllm.base_url, api_key_env=api_key_env)
+
+    async def go():
+        engine, _ = await started_engine(ep)
+        try:
+            with pytest.raises(EngineRefused, match="needs a conversation"):
+                engine.submit(request("counted", None), 0.0)
+            with pytest.raises(EngineRefused, match="'stream'"):
+                engine.submit(request("streamy", user(), stream=False), 0.0)
+            with pytest.raises(EngineRefused, match="max_tokens=0"):
+                engine.submit(request("empty", user(), max_tokens=0), 0.0)
+            assert engine.stats().waiting == 0
+        finally:
+            await engine.stop()
+
+    asyncio.run(go())
+
+
+def test_the_concurrency_cap_keeps_calls_waiting_in_the_engine(vllm, api_key_env):
+    ep = endpoint(vllm.base_url, api_key_env=api_key_env, max_concurrency=1)
+
+    async def go():
+        engine, sink = await started_engine(ep)
+        for i in range(3):
+            engine.submit(request(f"c{i}", user(f"Call {i}."), max_tokens=150,
+                                  ignore_eos=True), 0.0)
+        submitted = engine.stats()
+        await asyncio.sleep(0.1)
+        during = engine.stats()
+        done = await sink.wait(3)
+        after = engine.stats()
+        await engine.stop()
+        return submitted, during, done, after
+
+    submitted, during, done, after = asyncio.run(go())
+    assert (submitted.running, submitted.waiting) == (0, 3)
+    assert (during.running, during.waiting) == (1, 2)
+    assert [d.request_id for d in done] == ["c0", "c1", "c2"]
+    assert (after.running, after.waiting) == (0, 0)
+
+
+def test_an_unreadable_capacity_is_reported_not_fatal(vllm, api_key_env):
+    """capacity='sglang' against vLLM: no /get_server_info; the engine serves on,
+    without a capacity, and says why."""
+    ep = endpoint(vllm.base_url, api_key_env=api_key_env, capacity="sglang")
+
+    async def go():
+        engine, sink = await started_engine(ep)
+        engine.submit(request("r", user(), max_tokens=2), 0.0)
+        await sink.wait(1)
+        await engine.stop()
+        return engine
+
+    engine = asyncio.run(go())
+    assert engine.info.kv_capacity_blocks is None
+    error = engine.capacity.last_error
+    assert "/get_server_info" in str(error) and "HTTP 404" in str(error)
+    assert engine.stats().kv_capacity_blocks == 0
