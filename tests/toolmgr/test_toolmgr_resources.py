@@ -95,10 +95,12 @@ def test_one_resource_per_program_shared_by_its_calls_and_torn_down_at_close():
         first = await manager.call("box_id", {"note": "!"}, program_id="p1")
         second = await manager.call("box_id", {}, program_id="p1")
         closed = await manager.close_program("p1")
+        again = await manager.close_program("p1")
         late = await manager.call("box_id", {}, program_id="p1")
-        return first, second, closed, late
+        return first, second, closed, again, late
 
-    first, second, closed, late = run(go())
+    first, second, closed, again, late = run(go())
+    assert (again.cancelled_calls, again.resources.cleaned) == (0, 0)  # idempotent
     assert (first.output, second.output) == ("box-p1!", "box-p1")
     assert ledger.made == ledger.torn == ["box-p1"] and closed.resources.cleaned == 1
     assert (late.ok, late.error_type) == (False, "cancelled") and "is over" in late.error
@@ -343,3 +345,17 @@ def test_closing_waits_for_cancelled_calls_at_most_close_timeout_s():
     assert (closed.cancelled_calls, closed.unfinished_calls) == (1, 1)
     assert 0.15 <= took < 0.8
     assert late.ok  # "p" was forgotten, so its call was not refused
+
+
+def test_a_pool_not_named_when_the_program_opened_is_prepared_on_first_need():
+    ledger = Ledger()
+    manager = ToolManager(tools_for(SandboxPool("box", ledger.setup, ledger.teardown)))
+
+    async def go():
+        await manager.open_program("p", [])
+        assert ledger.made == []
+        result = await manager.call("box_id", {}, program_id="p")
+        await manager.close_program("p")
+        return result
+
+    assert run(go()).output == "box-p" and ledger.torn == ["box-p"]

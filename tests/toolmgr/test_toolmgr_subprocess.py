@@ -35,17 +35,6 @@ def gone(pid: int) -> bool:
     return state.split()[1] in ("Z", "X")
 
 
-def wait_for_file(path: Path, timeout_s: float = 10.0) -> str:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if path.exists() and len(path.read_text().split()) >= 1:
-            text = path.read_text()
-            if text.strip():
-                return text
-        time.sleep(0.02)
-    raise AssertionError(f"{path} was not written within {timeout_s}s")
-
-
 def manager(*tools: tuple) -> ToolManager:
     registry = ToolRegistry()
     for fn, options in tools:
@@ -74,8 +63,7 @@ def test_a_call_runs_in_a_child_in_a_scratch_directory_that_is_removed_after():
 
 
 def test_async_functions_and_tool_exceptions_cross_the_process_boundary():
-    m = manager((st.async_echo, {}), (st.fail, {}))
-    assert call(m, "async_echo", {"text": "up"}).output == "UP"
+    assert call(manager((st.async_echo, {})), "async_echo", {"text": "up"}).output == "UP"
     failed = call(manager((st.fail, {})), "fail", {"message": "gone"})
     assert (failed.ok, failed.error_type, failed.error) == (False, "KeyError", "KeyError: 'gone'")
 
