@@ -73,11 +73,11 @@ class StepContext(Protocol):
     awaited concurrently.
 
     Tool enforcement: a step may call only the tools it declared in
-    ``@step(tools=[...])``. ``call_tool``/``call_tools`` raise ``UndeclaredToolError``
-    naming the declared tools for any other name (before running anything), since
-    that is a bug in the step, not a tool failure. Failures of declared tools (bad
-    arguments, exceptions, timeouts) come back as ``ToolResult(ok=False)`` so the step
-    can show them to the model.
+    ``@step(tools=[...])``. For any other name ``call_tool``/``call_tools`` run nothing
+    and return ``ToolResult(ok=False)`` whose error lists the declared tools, since the
+    name usually comes from the model, which can correct itself. Failures of declared
+    tools (bad arguments, exceptions, timeouts) come back the same way, so the step
+    can show them to the model; results are size-capped, with the cut marked.
     """
 
     @property

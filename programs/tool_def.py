@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from typing import Any, Literal, overload
+from collections.abc import Callable, Mapping
+from typing import Any, overload
 
 from agentrt.programs.build import GraphBuilder, current_builder
 from agentrt.programs.handle import StepHandle
 from agentrt.programs.values import contains_handle
 from agentrt.toolmgr.errors import ToolArgumentsError
+from agentrt.toolmgr.executor_options import RayTaskOptions, SandboxLimits
 from agentrt.toolmgr.registry import RegisteredTool
-from agentrt.toolmgr.spec import ToolSpec
+from agentrt.toolmgr.resource_pools import ResourcePool
+from agentrt.toolmgr.spec import ExecutorName, ToolSpec
 
 
 class Tool:
@@ -28,7 +30,10 @@ class Tool:
     def __init__(self, registered: RegisteredTool) -> None:
         self.registered = registered
         self.fn = registered.fn
-        self._signature = inspect.signature(registered.fn)
+        # What a program passes: parameters filled by resource pools are the runtime's.
+        signature = inspect.signature(registered.fn)
+        self._signature = signature.replace(parameters=[
+            p for p in signature.parameters.values() if p.name not in registered.resources])
         functools.update_wrapper(self, registered.fn)
 
     @property
@@ -68,9 +73,12 @@ def tool(
     *,
     name: str | None = None,
     timeout_s: float = 60.0,
-    executor: Literal["inline", "thread"] = "thread",
+    executor: ExecutorName = "thread",
     duration_prior_s: float | None = None,
     description: str | None = None,
+    sandbox: SandboxLimits | dict[str, Any] | None = None,
+    ray: RayTaskOptions | dict[str, Any] | None = None,
+    resources: Mapping[str, ResourcePool] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -80,15 +88,22 @@ def tool(
     *,
     name: str | None = None,
     timeout_s: float = 60.0,
-    executor: Literal["inline", "thread"] = "thread",
+    executor: ExecutorName = "thread",
     duration_prior_s: float | None = None,
     description: str | None = None,
+    sandbox: SandboxLimits | dict[str, Any] | None = None,
+    ray: RayTaskOptions | dict[str, Any] | None = None,
+    resources: Mapping[str, ResourcePool] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
-    """Declare a tool: ``@tool`` or ``@tool(timeout_s=5, executor="inline")``.
+    """Declare a tool: ``@tool`` or ``@tool(timeout_s=5, executor="subprocess")``.
 
     ``name`` defaults to the function's name and ``description`` to the first
-    paragraph of its docstring; parameters come from the signature. Bad options raise
-    pydantic's ``ValidationError`` naming the field and the value.
+    paragraph of its docstring; parameters come from the signature. ``executor``
+    says how it runs (``thread``, ``subprocess``, ``ray``, ``inline``: see
+    docs/tools.md); ``sandbox`` (subprocess) and ``ray`` (ray) are its options;
+    ``resources`` maps parameters to per-program ``ResourcePool``s that the runtime
+    fills. Bad options raise pydantic's ``ValidationError`` naming the field and the
+    value.
     """
 
     def decorate(f: Callable[..., Any]) -> Tool:
@@ -99,6 +114,9 @@ def tool(
             executor=executor,
             duration_prior_s=duration_prior_s,
             description=description,
+            sandbox=sandbox,
+            ray=ray,
+            resources=resources,
         )
         return Tool(registered)
 

@@ -20,17 +20,30 @@ _ARGS_CONFIG = ConfigDict(extra="forbid", protected_namespaces=())
 _MAX_INPUT_REPR = 80
 
 
-def build_arguments_model(fn: Callable[..., Any], tool_name: str) -> type[BaseModel]:
-    """Return a pydantic model with one field per parameter of ``fn``.
+def build_arguments_model(
+    fn: Callable[..., Any], tool_name: str, injected: Collection[str] = ()
+) -> type[BaseModel]:
+    """Return a pydantic model with one field per parameter of ``fn``, except those in
+    ``injected`` (filled by the runtime, e.g. a per-program workspace).
 
     Annotations become field types (missing ones become ``Any``), defaults stay defaults,
     and ``Annotated[..., Field(description=...)]`` carries descriptions into the schema.
     Raises ``TypeError`` for ``*args``, ``**kwargs`` and positional-only parameters,
-    which a JSON arguments object cannot fill.
+    which a JSON arguments object cannot fill, and for an injected name that is not a
+    parameter of ``fn``.
     """
     hints = typing.get_type_hints(fn, include_extras=True)
+    params = inspect.signature(fn).parameters
+    unknown = [name for name in injected if name not in params]
+    if unknown:
+        raise TypeError(
+            f"tool {tool_name!r}: resources={unknown} name no parameter of its function "
+            f"(parameters: {', '.join(params) or 'none'}); the resource's value is passed "
+            "as the parameter of that name")
     fields: dict[str, Any] = {}
-    for param in inspect.signature(fn).parameters.values():
+    for param in params.values():
+        if param.name in injected:
+            continue
         _check_parameter_kind(param, tool_name)
         annotation = hints.get(param.name, Any)
         default = ... if param.default is inspect.Parameter.empty else param.default

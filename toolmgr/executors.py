@@ -1,130 +1,195 @@
 """Executors: how a tool's function runs, picked by name from the tool's spec.
 
-Contract of ``ToolExecutor.execute``: run the tool once with already validated keyword
-arguments, under the spec's timeout, and return a ``ToolResult``. It never raises for
-anything the tool does (exception, timeout, bad return): those become error results.
-Only cancellation of the awaiting task propagates (``asyncio.CancelledError``).
+    executor     runs the function            a timeout or cancellation ...
+    thread       in a worker thread (default)  abandons it: a thread cannot be killed;
+                                               it runs on, its result is discarded
+    subprocess   in a sandboxed child process  kills the child's whole process tree
+                 (subprocess_executor)         (SIGTERM, then SIGKILL after a grace)
+    ray          as a Ray task (ray_executor)  cancels the task, force-killing its worker
+    inline       in the event loop             cannot interrupt code that does not yield;
+                                               it is detected and reported afterwards
 
-Timeouts abandon the call; they cannot stop code that is already running. A sync
-function on the ``inline`` executor blocks the loop until it returns (the timeout is
-only noticed afterwards), and a thread keeps running after its call timed out.
+The contract every executor keeps is in ``executor_base``. Async functions run in the
+event loop under every in-process executor (``thread`` included, where they do not
+need a thread); the loop time their code holds between yields is measured, and a
+stretch past ``CallOptions.blocking_threshold_s`` is reported on the result.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-from abc import ABC, abstractmethod
+import logging
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
+from agentrt.toolmgr.executor_base import (
+    CallOptions, Clock, Outcome, TimedExecutor, ToolExecutor, timeout_message,
+)
+from agentrt.toolmgr.loop_guard import LoopHold, call_timed, run_timed
+from agentrt.toolmgr.ray_executor import RayExecutor
 from agentrt.toolmgr.registry import RegisteredTool
-from agentrt.toolmgr.result import ToolResult
+from agentrt.toolmgr.result import TIMEOUT
+from agentrt.toolmgr.subprocess_executor import SubprocessExecutor
 
-Clock = Callable[[], float]
-
-
-class ToolExecutor(Protocol):
-    name: ClassVar[str]
-
-    async def execute(
-        self, tool: RegisteredTool, arguments: dict[str, Any], call_id: str, clock: Clock
-    ) -> ToolResult: ...
-
-    def shutdown(self) -> None:
-        """Release resources; ``execute`` must not be called afterwards."""
+log = logging.getLogger("agentrt.toolmgr")
 
 
-@dataclass(slots=True)
-class _Raised:
-    """Marks an exception the tool raised (``exc``), or a timeout (``exc is None``)."""
-
-    exc: Exception | None
-
-    def describe(self, tool: RegisteredTool) -> str:
-        if self.exc is None:
-            return (
-                f"tool {tool.name!r} timed out after {tool.spec.timeout_s:g}s; raise its "
-                "timeout_s or make the call cheaper"
-            )
-        return f"{type(self.exc).__name__}: {self.exc}"
+def blocked_warning(tool: RegisteredTool, hold: LoopHold, threshold_s: float) -> str:
+    return (f"tool {tool.name!r} held the event loop for {hold.longest_s:.3f}s without "
+            f"yielding (threshold {threshold_s:g}s): every other program on this runner "
+            "waited that long. Tools that block must not run in the loop; declare it "
+            "executor='thread' or executor='subprocess'.")
 
 
-class _TimedExecutor(ABC):
-    """Timing, timeout and error capture shared by the executors; subclasses only say
-    how to start the function (``_start``)."""
-
-    name: ClassVar[str] = ""
-
-    async def execute(
-        self, tool: RegisteredTool, arguments: dict[str, Any], call_id: str, clock: Clock
-    ) -> ToolResult:
-        started = clock()
-        try:
-            outcome = await asyncio.wait_for(self._guarded(tool, arguments), tool.spec.timeout_s)
-        except TimeoutError:
-            outcome = _Raised(None)
-        elapsed = clock() - started
-        if isinstance(outcome, _Raised):
-            error = outcome.describe(tool)
-            return ToolResult.failure(call_id, tool.name, error, started, elapsed)
-        return ToolResult(call_id, tool.name, True, outcome, None, started, elapsed)
-
-    async def _guarded(self, tool: RegisteredTool, arguments: dict[str, Any]) -> Any:
-        # Catching here keeps a TimeoutError raised *by the tool* apart from ours.
-        try:
-            return await self._start(tool, arguments)
-        except Exception as exc:  # noqa: BLE001 - a tool failure is data, not a crash
-            return _Raised(exc)
-
-    @abstractmethod
-    async def _start(self, tool: RegisteredTool, arguments: dict[str, Any]) -> Any:
-        """Run the tool's function and return its output (or raise what it raised)."""
-
-    def shutdown(self) -> None:
-        return None
+def _report_hold(tool: RegisteredTool, hold: LoopHold, options: CallOptions,
+                 outcome: Outcome) -> Outcome:
+    outcome.blocked_loop_s = hold.longest_s
+    if hold.longest_s > options.blocking_threshold_s:
+        warning = blocked_warning(tool, hold, options.blocking_threshold_s)
+        outcome.warnings.append(warning)
+        log.warning(warning)
+    return outcome
 
 
-class InlineExecutor(_TimedExecutor):
+async def _run_in_loop(tool: RegisteredTool, arguments: dict[str, Any],
+                       options: CallOptions) -> Outcome:
+    """An async function under its timeout, every stretch in the loop timed."""
+    hold = LoopHold()
+    try:
+        async with asyncio.timeout(tool.spec.timeout_s) as deadline:
+            value = await run_timed(tool.fn(**arguments), hold)
+    except TimeoutError as exc:
+        if not deadline.expired():  # the tool's own TimeoutError
+            return _report_hold(tool, hold, options, Outcome.raised(exc))
+        return _report_hold(tool, hold, options,
+                            Outcome(error=timeout_message(tool), error_type=TIMEOUT))
+    except Exception as exc:  # noqa: BLE001 - a tool failure is data
+        return _report_hold(tool, hold, options, Outcome.raised(exc))
+    return _report_hold(tool, hold, options, Outcome(value=value))
+
+
+class InlineExecutor(TimedExecutor):
     """Runs the function in the event loop: awaits async functions, calls sync ones.
 
-    For async tools and for sync tools that return in microseconds; a slow sync tool
-    here stalls every other coroutine in the loop.
+    Choosing it declares the function non-blocking. What it can enforce: the timeout of
+    an async function that yields (``await``s) often enough. What it cannot: stopping a
+    sync function, or an async one between two yields, since the loop itself is busy
+    running it. It detects both afterwards: a call whose wall time went past
+    ``timeout_s`` is a ``timeout`` error even if the function returned a value (the
+    value is discarded), and a stretch held past the blocking threshold is a warning
+    on the result. Deadlines of every program on the runner slip meanwhile.
     """
 
     name: ClassVar[str] = "inline"
+    enforces_own_timeout: ClassVar[bool] = True
 
-    async def _start(self, tool: RegisteredTool, arguments: dict[str, Any]) -> Any:
+    async def _run(self, tool: RegisteredTool, arguments: dict[str, Any],
+                   options: CallOptions) -> Outcome:
+        start = time.perf_counter()
         if tool.is_async:
-            return await tool.fn(**arguments)
-        return tool.fn(**arguments)
+            outcome = await _run_in_loop(tool, arguments, options)
+        else:
+            hold = LoopHold()
+            try:
+                outcome = Outcome(value=call_timed(tool.fn, arguments, hold))
+            except Exception as exc:  # noqa: BLE001 - a tool failure is data
+                outcome = Outcome.raised(exc)
+            _report_hold(tool, hold, options, outcome)
+        wall = time.perf_counter() - start
+        if outcome.error_type != TIMEOUT and wall > tool.spec.timeout_s:
+            outcome.value = None
+            outcome.error_type = TIMEOUT
+            outcome.error = (
+                f"tool {tool.name!r} ran {wall:.2f}s in the event loop, past its "
+                f"timeout_s of {tool.spec.timeout_s:g}s; the inline executor cannot "
+                "interrupt code that does not yield, so its result is discarded. "
+                "Declare it executor='thread' or executor='subprocess'.")
+        return outcome
 
 
-class ThreadExecutor(_TimedExecutor):
-    """Runs sync functions in a thread pool owned by this executor; awaits async ones
-    in the loop (they do not block it). Call ``shutdown()`` when done."""
+class _ThreadCall:
+    """One call handed to the pool; ``done`` once its function has returned or raised."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+
+class ThreadExecutor(TimedExecutor):
+    """Runs sync functions in a thread pool owned by this executor; async ones in the
+    loop (as ``inline`` does, blocking detection included). Call ``shutdown()`` when done.
+
+    A thread cannot be killed from Python. When a call times out or is cancelled (its
+    program's deadline, an abort) its thread runs on until the function returns; the
+    call is over for the caller at once, and whatever the function returns later is
+    discarded (``abandoned_running`` counts such threads). Tools that must be stoppable
+    belong on the ``subprocess`` executor.
+    """
 
     name: ClassVar[str] = "thread"
+    enforces_own_timeout: ClassVar[bool] = False
 
     def __init__(self, max_workers: int | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tool")
+        self._lock = threading.Lock()
+        self._abandoned: set[_ThreadCall] = set()  # given up, thread still running
 
-    async def _start(self, tool: RegisteredTool, arguments: dict[str, Any]) -> Any:
+    @property
+    def abandoned_running(self) -> int:
+        """Threads still running a call whose caller gave up (timeout or cancellation)."""
+        with self._lock:
+            return len(self._abandoned)
+
+    async def _run(self, tool: RegisteredTool, arguments: dict[str, Any],
+                   options: CallOptions) -> Outcome:
         if tool.is_async:
-            return await tool.fn(**arguments)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(tool.fn, **arguments))
+            return await _run_in_loop(tool, arguments, options)
+        call = _ThreadCall()
+        future = self._pool.submit(self._in_thread, call, tool.fn, arguments)
+        try:
+            return Outcome(value=await asyncio.wrap_future(future))
+        except asyncio.CancelledError:
+            if not future.cancel():  # already running: it cannot be stopped
+                self._abandon(call, tool)
+            raise
+
+    def _in_thread(self, call: _ThreadCall, fn: Callable[..., Any],
+                   arguments: dict[str, Any]) -> Any:
+        try:
+            return fn(**arguments)
+        finally:
+            with self._lock:
+                call.done = True
+                self._abandoned.discard(call)
+
+    def _abandon(self, call: _ThreadCall, tool: RegisteredTool) -> None:
+        with self._lock:
+            if call.done:
+                return
+            self._abandoned.add(call)
+        log.warning("tool %r was given up (timeout or cancellation) but its thread cannot "
+                    "be killed; it runs on and its result will be discarded", tool.name)
+
+    def _timed_out(self, tool: RegisteredTool) -> Outcome:
+        outcome = super()._timed_out(tool)
+        outcome.warnings.append("the tool's thread cannot be killed: it runs on until the "
+                                "function returns, and its result will be discarded")
+        return outcome
 
     def shutdown(self) -> None:
         """Stop accepting work; does not wait for threads still running a tool."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-EXECUTORS: dict[str, type[_TimedExecutor]] = {
+EXECUTORS: dict[str, Callable[[], ToolExecutor]] = {
     InlineExecutor.name: InlineExecutor,
     ThreadExecutor.name: ThreadExecutor,
+    SubprocessExecutor.name: SubprocessExecutor,
+    RayExecutor.name: RayExecutor,
 }
 
 
@@ -135,3 +200,7 @@ def make_executor(name: str) -> ToolExecutor:
     except KeyError:
         valid = ", ".join(sorted(EXECUTORS))
         raise ValueError(f"unknown executor {name!r}; valid executors: {valid}") from None
+
+
+__all__ = ["EXECUTORS", "CallOptions", "Clock", "InlineExecutor", "ThreadExecutor",
+           "ToolExecutor", "make_executor"]

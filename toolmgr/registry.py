@@ -3,40 +3,55 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
 from agentrt.toolmgr.arguments import build_arguments_model, parameters_schema, validate_arguments
 from agentrt.toolmgr.errors import ToolArgumentsError, UnknownToolError
+from agentrt.toolmgr.function_ref import check_nameable
+from agentrt.toolmgr.resource_pools import ResourcePool
 from agentrt.toolmgr.spec import ToolSpec
 
 
 @dataclass(frozen=True, slots=True)
 class RegisteredTool:
-    """A tool's spec, its Python function and the model that validates its arguments."""
+    """A tool's spec, its Python function, the model that validates its arguments, and
+    the resource pools that fill some of its parameters (parameter name -> pool)."""
 
     spec: ToolSpec
     fn: Callable[..., Any]
     args_model: type[BaseModel]
+    resources: Mapping[str, ResourcePool] = field(default_factory=dict, hash=False)
 
     @classmethod
-    def from_function(cls, fn: Callable[..., Any], **overrides: Any) -> RegisteredTool:
+    def from_function(
+        cls, fn: Callable[..., Any], resources: Mapping[str, ResourcePool] | None = None,
+        **overrides: Any,
+    ) -> RegisteredTool:
         """Describe ``fn`` as a tool.
 
         The name defaults to ``fn.__name__``, the description to the first paragraph of
         its docstring, ``parameters`` always comes from the signature, ``returns_json``
-        is false when the return annotation is ``str``. ``overrides`` are any other
-        ``ToolSpec`` fields (``timeout_s=5``, ``executor="inline"``); a bad one raises
-        pydantic's ``ValidationError`` naming the field and the value.
+        is false when the return annotation is ``str``. ``resources`` maps parameters
+        to ``ResourcePool``s: the runtime fills them per program and they are not in
+        ``parameters``. ``overrides`` are any other ``ToolSpec`` fields
+        (``timeout_s=5``, ``executor="subprocess"``); a bad one raises pydantic's
+        ``ValidationError`` naming the field and the value. A ``subprocess`` tool's
+        function must be nameable at module level (``SandboxTargetError`` otherwise).
         """
         if "parameters" in overrides:
             raise TypeError(
                 "a tool's parameters come from its function signature; annotate the "
                 "function's parameters instead of passing parameters=..."
             )
+        resources = dict(resources or {})
+        bad = {k: v for k, v in resources.items() if not isinstance(v, ResourcePool)}
+        if bad:
+            raise TypeError(f"resources= maps parameter names to ResourcePool objects "
+                            f"(WorkspacePool, PortPool, SandboxPool); got {bad!r}")
         name = overrides.pop("name", None) or fn.__name__
         spec_fields: dict[str, Any] = {
             "name": name,
@@ -44,9 +59,12 @@ class RegisteredTool:
             "returns_json": inspect.signature(fn).return_annotation not in (str, "str"),
         }
         spec_fields.update({k: v for k, v in overrides.items() if v is not None})
-        model = build_arguments_model(fn, name)
+        spec_fields["resources"] = {param: pool.name for param, pool in resources.items()}
+        model = build_arguments_model(fn, name, injected=resources)
         spec = ToolSpec(parameters=parameters_schema(model), **spec_fields)
-        return cls(spec=spec, fn=fn, args_model=model)
+        if spec.executor == "subprocess":
+            check_nameable(fn, name)
+        return cls(spec=spec, fn=fn, args_model=model, resources=resources)
 
     @property
     def name(self) -> str:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agentrt.toolmgr.executor_options import RayTaskOptions, SandboxLimits
 
 TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 """Identifier-like names that every OpenAI-compatible server accepts."""
+
+ExecutorName = Literal["inline", "thread", "subprocess", "ray"]
 
 
 class ToolSpec(BaseModel):
@@ -35,9 +39,25 @@ class ToolSpec(BaseModel):
     timeout_s: float = Field(default=60.0, gt=0)
     """Seconds after which a call is abandoned and reported as a timed-out error result."""
 
-    executor: Literal["inline", "thread"] = "thread"
-    """How the function runs: ``inline`` in the event loop (for async or very cheap
-    functions), ``thread`` in a worker thread (for blocking functions)."""
+    executor: ExecutorName = "thread"
+    """How the function runs (see ``toolmgr.executors``): ``thread`` in a worker thread
+    (the default; a thread cannot be killed, so a timed-out call is abandoned, not
+    stopped); ``subprocess`` in a sandboxed child process that is killed with its whole
+    process tree on timeout or cancellation; ``ray`` as a Ray task with resources of its
+    own; ``inline`` in the event loop, which declares the function non-blocking: the
+    runtime cannot interrupt it, only detect and report that it blocked."""
+
+    sandbox: SandboxLimits | None = None
+    """Limits of the child process; only with ``executor="subprocess"`` (``None``
+    there means the defaults of ``SandboxLimits``)."""
+
+    ray: RayTaskOptions | None = None
+    """Resources of each Ray task; only with ``executor="ray"`` (``None`` there means
+    the defaults of ``RayTaskOptions``)."""
+
+    resources: dict[str, str] = Field(default_factory=dict)
+    """Per-program resources the runtime hands to the function: parameter name ->
+    resource pool name (filled from ``@tool(resources=...)``; not in ``parameters``)."""
 
     duration_prior_s: float | None = Field(default=None, gt=0)
     """Prior mean duration in seconds, used by the duration model until enough calls
@@ -45,3 +65,20 @@ class ToolSpec(BaseModel):
 
     returns_json: bool = True
     """Whether the output is JSON-able data (``False``: the output is plain text)."""
+
+    @model_validator(mode="after")
+    def _options_match_executor(self) -> ToolSpec:
+        for option, owner in (("sandbox", "subprocess"), ("ray", "ray")):
+            if getattr(self, option) is not None and self.executor != owner:
+                raise ValueError(
+                    f"{option}=... applies to executor={owner!r} only, but this tool has "
+                    f"executor={self.executor!r}; set executor={owner!r} or drop {option}")
+        return self
+
+    def sandbox_limits(self) -> SandboxLimits:
+        """The subprocess limits in force: the declared ones or the defaults."""
+        return self.sandbox if self.sandbox is not None else SandboxLimits()
+
+    def ray_options(self) -> RayTaskOptions:
+        """The Ray task options in force: the declared ones or the defaults."""
+        return self.ray if self.ray is not None else RayTaskOptions()

@@ -24,12 +24,12 @@ from typing import Any, Callable
 import msgpack
 import numpy as np
 from opentelemetry import context as otel_context
-from opentelemetry import trace as otel
 
 from agentrt.programs import ProgramDef, StepNode, run_graph
 from agentrt.runtime import tracing
 from agentrt.runtime.runner.choices import PlanningSettings, planned_steps, planning_problem
 from agentrt.runtime.runner.step_context import ChatBackend, RunningProgram, RunnerStepContext, SyncStepContext
+from agentrt.runtime.runner.tool_hooks import program_tools, record_tool_span
 from agentrt.runtime.core.budget import BudgetExhausted, BudgetLedger, Price
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
 from agentrt.runtime.runner.portfolio import Admission, PlanStopped, PortfolioSession
@@ -67,12 +67,13 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
         result.success_estimate = admission.estimate
         result.plan_seconds = list(state.portfolio.plan_seconds)
         return result
-    await backend.program_started(program_id)
-    try:
-        return await _run_program(graph, state, options, admission, backend, tools,
-                                  tokenizer, parent)
-    finally:
-        await asyncio.shield(backend.program_finished(program_id))
+    async with program_tools(tools, program_id, graph.tools()):  # resources, cancellation
+        await backend.program_started(program_id)
+        try:
+            return await _run_program(graph, state, options, admission, backend, tools,
+                                      tokenizer, parent)
+        finally:
+            await asyncio.shield(backend.program_finished(program_id))
 
 
 async def _run_program(graph, state: RunningProgram, options, admission, backend,
@@ -163,19 +164,22 @@ async def _run_step(node: StepNode, args: tuple, kwargs: dict, state: RunningPro
 async def _run_tool_node(node: StepNode, args: tuple, kwargs: dict, state: RunningProgram,
                          tools: ToolManager) -> Any:
     registered = node.target.registered
-    bound = inspect.signature(registered.fn).bind(*args, **kwargs)
+    # Partial: parameters filled by resource pools are not the program's to give.
+    bound = inspect.signature(registered.fn).bind_partial(*args, **kwargs)
     call_id = f"{state.program_id}/{node.node_id}"
     with tracing.tracer().start_as_current_span(f"execute_tool {node.name}") as span:
         span.set_attributes({tracing.OPERATION: "execute_tool",
                              tracing.TOOL_NAME: registered.spec.name,
                              tracing.TOOL_CALL_ID: call_id})
+        # No size cap: a tool node's output is data for the program's steps.
         result = await tools.call(registered.spec.name, dict(bound.arguments), call_id,
-                                  clock=state.clock)
+                                  clock=state.clock, program_id=state.program_id,
+                                  max_result_bytes=None)
+        record_tool_span(span, result)
         state.tool_calls += 1
         state.tool_time_s += result.duration_s
         if not result.ok:
             state.tool_errors += 1
-            span.set_status(otel.Status(otel.StatusCode.ERROR, result.error or ""))
             raise RuntimeError(f"tool {registered.spec.name!r} failed: {result.error}")
     return result.output
 

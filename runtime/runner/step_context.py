@@ -30,6 +30,7 @@ from agentrt.runtime.core.session_chain import SessionChain, request_id
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
 from agentrt.runtime.runner.portfolio import PortfolioSession, StepPlan
 from agentrt.runtime.runner.sampling import Sample, Sampler
+from agentrt.runtime.runner.tool_hooks import record_tool_span
 from agentrt.toolmgr import ToolManager, ToolResult
 
 
@@ -206,22 +207,20 @@ class RunnerStepContext:
         self._backend.tool_finished(self.session_id, tool, seconds, None)
 
     async def call_tool(self, call: dict[str, Any]) -> ToolResult:
+        """Run one tool call of the model's. A name the step did not declare, unknown
+        arguments and every tool failure come back as an error result the model can
+        read and recover from (toolmgr.ToolManager.call), never as an exception."""
         function = call.get("function") or {}
         name = function.get("name") or call.get("name")
-        if name not in self._declared:
-            raise UndeclaredToolError(
-                f"step {self._step_name!r} called tool {name!r}, which it did not declare; "
-                f"add it to @step(tools=[...]) (declared: {list(self._declared)})")
         call_id = call.get("id") or f"{self.session_id}:tool{self._state.tool_calls}"
         arguments = function.get("arguments", call.get("arguments", {}))
         with tracing.tracer().start_as_current_span(f"execute_tool {name}") as span:
-            span.set_attributes({tracing.OPERATION: "execute_tool", tracing.TOOL_NAME: name,
+            span.set_attributes({tracing.OPERATION: "execute_tool", tracing.TOOL_NAME: str(name),
                                  tracing.TOOL_CALL_ID: call_id})
-            result = await self._tools.call(name, arguments, call_id, clock=self._state.clock)
-            span.set_attribute("agentrt.tool.duration_s", result.duration_s)
-            if not result.ok:
-                span.set_status(otel.Status(otel.StatusCode.ERROR, result.error or ""))
-        if result.ok or result.duration_s > 0.0:  # it ran (not rejected before running)
+            result = await self._tools.call(name, arguments, call_id, clock=self._state.clock,
+                                            program_id=self.program_id, allowed=self._declared)
+            record_tool_span(span, result)
+        if result.executor:  # it ran (not rejected before running)
             spec, scale = self._tools.registry.get(name).spec, self._state.time_scale
             prior = spec.duration_prior_s
             self._backend.tool_finished(self.session_id, name, result.duration_s / scale,

@@ -88,8 +88,9 @@ def not_a_tool(x: int) -> int:
 
 
 @agentrt.step(tools=[add])
-async def uses_undeclared(ctx) -> None:
-    await ctx.call_tool(tool_call("not_a_tool", x=1))
+async def uses_undeclared(ctx) -> dict:
+    result = await ctx.call_tool(tool_call("not_a_tool", x=1))
+    return {"ok": result.ok, "error": result.error, "error_type": result.error_type}
 
 
 @agentrt.program

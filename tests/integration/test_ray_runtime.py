@@ -104,11 +104,14 @@ def test_deadline_cancels_the_program(runtime):
     assert result.steps_done == ["quick"]  # what finished before the deadline
 
 
-def test_undeclared_tools_fail_inside_the_step_with_the_fix(runtime):
+def test_an_undeclared_tool_comes_back_to_the_step_as_an_error_result(runtime):
     report = runtime.run(progs.sloppy, {})
     [result] = report.results
-    assert result.status == "failed" and result.failed_step == "uses_undeclared"
-    assert "add it to @step(tools=[...])" in result.error
+    assert result.status == "succeeded" and result.tool_errors == 1
+    assert result.outputs == {
+        "ok": False, "error_type": "UnknownToolError",
+        "error": "there is no tool 'not_a_tool' here; the tools you can call are: add. "
+                 "Call one of those, with arguments that fit its parameters."}
 
 
 def test_invalid_programs_fail_before_anything_runs(runtime):

@@ -93,13 +93,17 @@ def test_thread_executor_runs_sync_functions_off_the_loop_thread():
 
 def test_make_executor_lists_valid_names():
     assert isinstance(make_executor("inline"), InlineExecutor)
-    with pytest.raises(ValueError, match="unknown executor 'ray'; valid executors: inline, thread"):
-        make_executor("ray")
+    with pytest.raises(ValueError, match="unknown executor 'docker'; valid executors: inline, ray, "
+                       "subprocess, thread"):
+        make_executor("docker")
 
 
 def test_success_result_and_message():
     result = call(make_manager(), "add", '{"a": 2, "b": 3}', FakeClock())
-    assert result == ToolResult("call-1", "add", True, 5, None, 100.5, 0.5)
+    assert (result.call_id, result.name, result.ok, result.output, result.error) == (
+        "call-1", "add", True, 5, None)
+    assert (result.started_at, result.duration_s, result.timings.run_s) == (100.5, 0.5, 0.5)
+    assert (result.executor, result.error_type, result.truncated) == ("inline", None, False)
     assert result.to_message() == {"role": "tool", "tool_call_id": "call-1", "content": "5"}
 
 
