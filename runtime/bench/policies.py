@@ -18,6 +18,9 @@ queueing, session-affinity routing and LRU eviction:
                     to swap to; request FCFS (resumed calls keep their arrival)
     thunderagent    ThunderAgent's program admission over unmodified engines; request
                     FCFS
+    agentrt-admission  agentrt's admission for engines it cannot pin in: ThunderAgent's
+                    rule with the tool's survival curve as decay and waits for the
+                    origin worker; program FCFS
     agentrt-kv      agentrt's default: program FCFS, sticky routing, the agentrt soft
                     pin (survival-weighted, capped at half the KV, pins released first
                     under pressure) and a host tier where reload beats recompute
@@ -68,6 +71,8 @@ POLICY_SETS: dict[str, dict[str, Any]] = {
     "infercept": {"queue": "request_fcfs", "router": "sticky", "ttl": "infercept",
                   "host_tier": "on"},
     "thunderagent": {"queue": "request_fcfs", "router": "sticky", "ttl": "thunderagent"},
+    "agentrt-admission": {"queue": "program_fcfs", "router": "sticky",
+                          "ttl": "agentrt-admission"},
     "agentrt-kv": {"queue": "program_fcfs", "router": "sticky", "ttl": "agentrt",
                    "host_tier": "auto"},
     "agentrt-kv-gpu": {"queue": "program_fcfs", "router": "sticky", "ttl": "agentrt"},

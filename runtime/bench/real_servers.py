@@ -20,26 +20,45 @@ from agentrt.runtime.config import RuntimeConfig
 
 FILLER = ("The service keeps weather records for every city and answers questions "
           "about them. ")
+WEATHER_S = 1.0  # how long a weather lookup takes (a stand-in for a real tool)
 
 
-@agentrt.step(tools=[], max_tokens=24)
-async def converse(ctx, topic: str, turns: int, pause_s: float) -> dict:
-    """A session of `turns` calls, each the conversation so far plus a new question,
-    with a pause (a stand-in for a tool) between calls."""
-    messages = [{"role": "system", "content": FILLER * 12},
-                {"role": "user", "content": f"Tell me about {topic}."}]
-    for turn in range(turns):
-        reply = await ctx.chat(messages, tools=[])
-        messages += [{"role": "assistant", "content": reply.text},
-                     {"role": "user", "content": f"And question {turn} about {topic}?"}]
-        if pause_s:
-            await asyncio.sleep(pause_s)
+@agentrt.tool(executor="inline")
+async def get_weather(city: str) -> str:
+    """The weather records of a city (about two hundred tokens)."""
+    await asyncio.sleep(WEATHER_S)
+    return f"Records for {city}: " + FILLER * 15
+
+
+@agentrt.step(tools=[get_weather], max_tokens=64)
+async def converse(ctx, topic: str, turns: int, run: str) -> dict:
+    """A session of up to `turns` calls: the model looks the weather up (the test
+    servers' scripted model always does), the records join the conversation, and it is
+    asked again. `run` opens the system prompt, so one run never finds another's
+    conversations in a server's cache."""
+    messages = [{"role": "system", "content": f"Run {run}. " + FILLER * 12},
+                {"role": "user", "content": f"What is the weather in {topic}?"}]
+    for turn in range(1, turns + 1):
+        reply = await ctx.chat(messages)
+        messages.append(reply.message)
+        if not reply.tool_calls:
+            return {"turns": turn}
+        for result in await ctx.call_tools(reply.tool_calls):
+            messages.append(result.to_message())
     return {"turns": turns}
 
 
 @agentrt.program(deadline_s=600)
-def conversation(topic: str, turns: int = 4, pause_s: float = 0.0):
-    return converse(topic, turns, pause_s)
+def conversation(topic: str, turns: int = 4, run: str = ""):
+    return converse(topic, turns, run)
+
+
+def looks_up_weather(request, rng) -> dict:
+    """The simulated model: what the test servers' scripted model does."""
+    if request.tools:
+        return {"text": "", "tool_calls": [{"name": "get_weather",
+                                            "arguments": {"city": "Paris"}}]}
+    return {"text": "Sunny."}
 
 
 @dataclass(frozen=True)
@@ -83,27 +102,57 @@ def affinity(base_urls: Sequence[str], model: str, api_key_envs: Sequence[str | 
              programs: int = 8, turns: int = 4, **config: Any) -> list[Figures]:
     """The same conversations on two replicas, routed by session affinity and by round
     robin (nothing else differs)."""
-    inputs = [{"topic": f"city {i}", "turns": turns} for i in range(programs)]
     out = []
     for router in ("sticky", "round_robin"):
+        inputs = _inputs(programs, turns, router)
         cfg = RuntimeConfig(pools=pools(base_urls, model, api_key_envs), router=router,
                             stealing=False, ttl=None, host_tier="off", **config)
         out.append(run(router, cfg, inputs))
     return out
 
 
+ADMISSIONS = ("agentrt-admission", "thunderagent", None)
+
+
+def _inputs(programs: int, turns: int, run: str) -> list[dict[str, Any]]:
+    return [{"topic": f"city {i}", "turns": turns, "run": run} for i in range(programs)]
+
+
 def admission(base_urls: Sequence[str], model: str, api_key_envs: Sequence[str | None],
-              programs: int = 8, turns: int = 4, pause_s: float = 1.0,
-              **config: Any) -> list[Figures]:
-    """Conversations with pauses whose contexts oversubscribe the server's KV, run with
-    ThunderAgent-style program admission and without any."""
-    inputs = [{"topic": f"city {i}", "turns": turns, "pause_s": pause_s}
-              for i in range(programs)]
+              programs: int = 10, turns: int = 4,
+              policies: Sequence[str | None] = ADMISSIONS, **config: Any) -> list[Figures]:
+    """Conversations whose contexts oversubscribe the server's KV, run with each
+    admission policy and without any."""
     out = []
-    for ttl in ("thunderagent", None):
+    for ttl in policies:
         cfg = RuntimeConfig(pools=pools(base_urls, model, api_key_envs), ttl=ttl,
                             stealing=False, host_tier="off", **config)
-        out.append(run(f"admission: {ttl or 'none'}", cfg, inputs))
+        out.append(run(f"admission: {ttl or 'none'}", cfg,
+                       _inputs(programs, turns, str(ttl))))
+    return out
+
+
+def admission_simulated(kv_tokens: int, programs: int = 10, turns: int = 4,
+                        policies: Sequence[str | None] = ADMISSIONS) -> list[Figures]:
+    """The same comparison in the simulator, on one simulated worker with `kv_tokens`
+    of KV (what the real server has): simulated figures."""
+    from agentrt.runtime.engines.simulated.responder import ScriptedResponder
+    from agentrt.runtime.sim.config import SimConfig
+    from agentrt.runtime.sim.programs import ProgramSimulation
+
+    out = []
+    for ttl in policies:
+        config = SimConfig(workers=1, kv_blocks=kv_tokens // 16, ttl=ttl, stealing=False,
+                           host_tier="off", concurrency=programs, ramp_s=0.0)
+        sim = ProgramSimulation(conversation, _inputs(programs, turns, str(ttl)), config,
+                                responder=ScriptedResponder(looks_up_weather))
+        results = sim.run_programs()
+        ok = [r for r in results if r.ok]
+        out.append(Figures(f"simulated admission: {ttl or 'none'}",
+                           sum(r.prompt_tokens for r in results),
+                           sum(r.cached_tokens for r in results),
+                           sum(r.completion_time for r in ok) / max(1, len(ok)),
+                           len(results) - len(ok)))
     return out
 
 

@@ -67,7 +67,7 @@ def test_a_server_killed_mid_run_fails_its_programs_with_a_clear_error(
         ray_cluster, victim, tmp_path):
     config = RuntimeConfig(pools=real_servers.pools([victim.base_url], MODEL, [None]),
                            stealing=False, trace_dir=tmp_path)
-    inputs = [{"topic": f"city {i}", "turns": 30, "pause_s": 0.2} for i in range(3)]
+    inputs = [{"topic": f"city {i}", "turns": 6} for i in range(3)]
     import threading
     killer = threading.Timer(4.0, victim.kill)
     killer.start()
@@ -83,3 +83,23 @@ def test_a_server_killed_mid_run_fails_its_programs_with_a_clear_error(
     for result in failed:
         assert result.status == "failed"
         assert "LLMCallError" in result.error and victim.base_url.split("/v1")[0] in result.error
+
+
+def test_program_admission_on_a_small_kv_agrees_with_the_simulator_in_direction(
+        ray_cluster, victim, tmp_path, capsys):
+    """Ten conversations on one server with a 4,096-token KV (about twice what their
+    contexts need), with agentrt's admission and without; the simulator on one worker
+    with the same KV, side by side."""
+    real = real_servers.admission([victim.base_url], MODEL, [None], programs=10, turns=4,
+                                  policies=("agentrt-admission", None), trace_dir=tmp_path)
+    simulated = real_servers.admission_simulated(victim.spec.num_gpu_blocks * 32,
+                                                 programs=10, turns=4,
+                                                 policies=("agentrt-admission", None))
+    with capsys.disabled():
+        print("\nreal: CPU run of a tiny model on vLLM; simulated: calibrated 8B/H100 "
+              "model\n" + real_servers.HEADER)
+        print("\n".join(f.row() for f in real + simulated))
+    assert all(f.failed == 0 for f in real + simulated)
+    real_gain = real[0].cached_share - real[1].cached_share
+    sim_gain = simulated[0].cached_share - simulated[1].cached_share
+    assert real_gain * sim_gain > 0, (real_gain, sim_gain)

@@ -22,13 +22,14 @@ ONE_TO_TEN = {"pytest": [float(i) for i in range(1, 11)]}  # 10 samples, 1..10 s
 
 
 def test_every_policy_is_registered_by_name():
-    assert ttl_policy_names() == ["agentrt", "continuum", "fixed", "infercept", "none",
+    assert ttl_policy_names() == ["agentrt", "agentrt-admission", "continuum", "fixed",
+                                  "infercept", "none",
                                   "thunderagent"]
     assert all(make_ttl_policy(n).name == n for n in ttl_policy_names())
 
 
 def test_unknown_policy_names_the_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown TTL policy 'lru'.*agentrt, continuum"):
+    with pytest.raises(ValueError, match=r"unknown TTL policy 'lru'.*agentrt, agentrt-admission, continuum"):
         make_ttl_policy("lru")
 
 

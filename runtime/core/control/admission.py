@@ -54,9 +54,10 @@ class AdmissionGate:
         self.admission.reasoning(request.program_id, request.prompt_tokens, now)
         self.admission.placed(request.program_id, worker_id)
 
-    def acting(self, program_id: str, context_tokens: int, now: float) -> None:
+    def acting(self, program_id: str, context_tokens: int, now: float,
+               tool: str = "") -> None:
         if program_id in self._known:
-            self.admission.acting(program_id, context_tokens, now)
+            self.admission.acting(program_id, context_tokens, now, tool)
 
     def forget(self, request_id: str) -> bool:
         """Drop a held call (aborted); True if it was held here."""

@@ -84,6 +84,8 @@ class ClusterControl:
         policy = self.retention.policy
         self.gate = (AdmissionGate(policy.admission, s.admission_interval_s)
                      if isinstance(policy, ThunderAgentTTL) else None)
+        if self.gate is not None and hasattr(policy.admission, "durations"):
+            policy.admission.durations = self.retention.durations
         self.workers: dict[str, EngineInfo] = {}
         self.moves = 0  # sessions that left a worker by stealing
         self._stats: dict[str, EngineStats] = {}  # each worker's stats after its last step
@@ -217,7 +219,8 @@ class ClusterControl:
                 self.retention.finished(request, event, stats, now)
                 if self.gate is not None and event.tool_calls:
                     self.gate.acting(event.program_id,
-                                     event.prompt_tokens + event.output_tokens, now)
+                                     event.prompt_tokens + event.output_tokens, now,
+                                     event.tool_calls[0].name)
                 if deliver is not None:
                     deliver(event)
         self.scheduler.on_stats(worker_id, stats)

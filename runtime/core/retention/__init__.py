@@ -5,6 +5,7 @@
     continuum     "continuum": Continuum's CDF rule, with its eta and Tq trackers
     infercept     "infercept": InferCept's min-waste preserve / discard / swap
     thunderagent  "thunderagent": program admission per worker (ThunderAgentAdmission)
+    agentrt_admission  "agentrt-admission": the same with tool-aware decay and origin waits
     agentrt       "agentrt": soft pin along the tool's survival curve (the default)
     apply         apply_decision: PinDecision -> PinSet / KVCacheManager calls (engines)
     tool_cdf      the raw duration samples the Continuum rule reads
@@ -39,6 +40,10 @@ from agentrt.runtime.core.retention.thunderagent import (
     ThunderAgentTTL,
 )
 from agentrt.runtime.core.retention.agentrt import AgentRTTTL
+from agentrt.runtime.core.retention.agentrt_admission import (
+    AgentRTAdmission,
+    AgentRTAdmissionTTL,
+)
 from agentrt.runtime.core.retention.apply import Applied, apply_decision
 
 DEFAULT_TTL_POLICY = "agentrt"
@@ -46,6 +51,8 @@ DEFAULT_TTL_POLICY = "agentrt"
 __all__ = [
     "DEFAULT_TTL_POLICY",
     "AdmissionPlan",
+    "AgentRTAdmission",
+    "AgentRTAdmissionTTL",
     "AgentRTTTL",
     "Applied",
     "ContinuumTTL",

@@ -43,6 +43,7 @@ class _Program:
     paused: bool = False
     pause_after_turn: bool = False
     pending: bool = False  # its next request is ready and waits
+    tool: str = ""  # the tool it waits on while acting
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +80,11 @@ class ThunderAgentAdmission:
         p = self._programs[program_id]
         p.tokens, p.phase, p.since, p.pending = context_tokens, "reasoning", now, False
 
-    def acting(self, program_id: str, context_tokens: int, now: float) -> None:
-        """Its turn ended in a tool call; a program marked to pause pauses now."""
+    def acting(self, program_id: str, context_tokens: int, now: float,
+               tool: str = "") -> None:
+        """Its turn ended in a call to `tool`; a program marked to pause pauses now."""
         p = self._programs[program_id]
-        p.tokens, p.phase, p.since = context_tokens, "acting", now
+        p.tokens, p.phase, p.since, p.tool = context_tokens, "acting", now, tool
         if p.pause_after_turn:
             p.paused, p.pause_after_turn = True, False
 
@@ -155,14 +157,21 @@ class ThunderAgentAdmission:
         placed: list[tuple[str, str]] = []
         for p in sorted(chosen, key=lambda q: (-q.tokens, q.program_id)):
             need = p.tokens + self.per_program_tokens
-            worker = p.worker if p.worker in room and room[p.worker] >= need else \
-                _most_room(room)
+            worker = self._place(p, room, need, now)
             if worker is None or room[worker] < need:
                 continue
             room[worker] -= need
             p.worker, p.paused = worker, False
             placed.append((p.program_id, worker))
         return tuple(placed)
+
+    def _place(self, p: _Program, room: dict[str, float], need: float,
+               now: float) -> str | None:
+        """Where a resumed program goes: its origin worker when it has room (resuming
+        elsewhere prefills everything again), else the worker with most room."""
+        if p.worker in room and room[p.worker] >= need:
+            return p.worker
+        return _most_room(room)
 
     def _active(self, worker_id: str) -> list[_Program]:
         return [p for p in self._programs.values() if p.worker == worker_id and not p.paused]
