@@ -203,9 +203,9 @@ class EngineStats:
     prefix_miss_tokens: int
     busy_time: float
     steps: int
-    # The running batch now: one decode iteration's time (what a host swap can hide
-    # behind) and its context tokens (what a recompute or swap stalls).
-    decode_step_s: float = 0.0
+    # The running batch now: how many sequences decode, and their context tokens (what
+    # a recompute or swap stalls; with the cost model, one decode iteration's time).
+    decoding: int = 0
     running_context_tokens: int = 0
 
     @property

@@ -82,7 +82,7 @@ class Scheduler:
         make_router(router, **options)  # a bad name or option fails here, by name
         self.pools = Pools(self.view, lambda: make_router(router, **options))
         self.placements = Placements(self.view)
-        self._moves: list[SessionMove] = []
+        self.pending_moves: list[SessionMove] = []  # what `take_moves` hands over
         self._preempts = (type(self.policy).choose_preemption
                           is not QueuePolicy.choose_preemption)
         self.counters = SchedulerCounters()
@@ -225,7 +225,7 @@ class Scheduler:
         """Sessions that left a worker by stealing since the last call. Drivers call it
         right after each `take` and, before sending the thief anything, copy the KV
         of moves that carry a prefix, then release every moved session at its source."""
-        moves, self._moves = self._moves, []
+        moves, self.pending_moves = self.pending_moves, []
         return moves
 
     def has_queued(self, worker_id: str) -> bool:
@@ -329,7 +329,7 @@ class Scheduler:
             if self.record:
                 self.decisions.append(log.Steal(thief_id, victim_id, request.request_id))
             if steal.kv_tokens:
-                self._moves.append(SessionMove(
+                self.pending_moves.append(SessionMove(
                     request.session_id, victim_id, thief_id, steal.kv_tokens,
                     request.prefix if keep_kv else None, link))
                 if self.record:

@@ -18,6 +18,7 @@ batching is the engine's. Identical inputs and seeds give identical results.
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import deque
@@ -108,10 +109,14 @@ class Simulation:
         self._events += 1
         if kind != STEP_END and kind != SAMPLE:
             self.workers.horizons.external_popped()
-        with self.control.batch(self.now):
+        control = self.control
+        control.begin(self.now)
+        try:
             self._handlers[kind](payload)
+        finally:
+            control.end()
 
-    @property
+    @functools.cached_property
     def _handlers(self):
         return {ARRIVE: self._on_arrive, STEP_END: self._on_step_end,
                 TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample,

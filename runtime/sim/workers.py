@@ -37,6 +37,7 @@ class SimWorkers:
         self._pending: dict[str, tuple[float, bool]] = {}
         self._min_iteration = math.inf
         self._timers: set[float] = set()  # TIMER events pending
+        self._exact: dict = {}  # worker -> its engine's exact next-finish bound
         self.retired_busy = 0.0  # busy time of workers removed mid-run
         self.transferred_tokens = 0  # KV copied to thieves (kv_move="transfer")
         # Programs on the virtual loop react to a finished call after the event that
@@ -51,14 +52,18 @@ class SimWorkers:
         worker_id = engine.worker_id
         self.engines[worker_id] = engine
         self._step_event[worker_id] = None
-        if getattr(engine, "finish_bound", None) is None:
+        exact = getattr(engine, "finish_bound", None)
+        if exact is None:
             self._min_iteration = min(self._min_iteration, engine.min_iteration_time)
+        else:
+            self._exact[worker_id] = exact
 
     def remove(self, worker_id: str) -> None:
         handle = self._step_event.pop(worker_id)
         if handle is not None:
             self.queue.cancel(handle)
         self._pending.pop(worker_id, None)
+        self._exact.pop(worker_id, None)
         engine = self.engines.pop(worker_id)
         self.retired_busy += engine.stats().busy_time
         self.horizons.forget(worker_id)
@@ -148,8 +153,10 @@ class SimWorkers:
             self._update_bound(worker_id)
             return
         if self.sim.cfg.fuse_decode and self._may_fuse(worker_id):
-            result = engine.step(now, min(self.horizons.horizon(worker_id),
-                                          self.sim.next_timer_at()))
+            horizon = self.horizons.horizon(worker_id)
+            if self.defer_steps:  # programs on the loop: a timer may submit work
+                horizon = min(horizon, self.sim.next_timer_at())
+            result = engine.step(now, horizon)
         else:
             result = engine.step(now)
         if result.duration > 0.0 or result.events:
@@ -182,7 +189,7 @@ class SimWorkers:
         """Refresh the lower bound on this worker's next RequestDone (see horizon.py);
         an engine that knows it exactly says so (`finish_bound`)."""
         engine = self.engines[worker_id]
-        exact = getattr(engine, "finish_bound", None)
+        exact = self._exact.get(worker_id)
         if exact is not None:
             self.horizons.set_bound(worker_id, exact())
             return

@@ -71,11 +71,11 @@ class RecordingTransport:
 
 
 def make_control(workers: int = 1, ttl: str | None = "agentrt", host: bool = False,
-                 responder=None, **settings: Any
+                 responder=None, eviction: str = "lru", **settings: Any
                  ) -> tuple[ClusterControl, RecordingTransport]:
     """A control over `workers` simulated 8B/H100 engines whose model calls `pytest`."""
     factory = EngineFactory(responder=responder or ScriptedResponder(calls_tool), ttl=ttl,
-                            host_fraction=0.5 if host else 0.0)
+                            host_fraction=0.5 if host else 0.0, eviction=eviction)
     transport = RecordingTransport()
     control = ClusterControl(ControlSettings(ttl=ttl, record=True, **settings), transport,
                              cost=PerfModel(MODEL, "h100", 1))

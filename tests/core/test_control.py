@@ -71,7 +71,7 @@ def test_the_last_turn_of_a_session_keeps_nothing():
 
 
 def test_without_a_ttl_policy_nothing_is_decided_but_eviction_still_hears_of_pauses():
-    control, transport = make_control(ttl=None)
+    control, transport = make_control(ttl=None, eviction="workflow_aware")
     control.submit(make_call(), 0.0)
     [done], _ = run_until_done(control, transport, 0.0)
     assert done.kv_pin is None and transport.named("retain") == []
@@ -83,7 +83,7 @@ def test_without_a_ttl_policy_nothing_is_decided_but_eviction_still_hears_of_pau
 
 
 def test_step_transitions_learned_from_sessions_set_the_reuse_odds():
-    control, transport = make_control(ttl=None)
+    control, transport = make_control(ttl=None, eviction="workflow_aware")
     control.submit(make_call("a/s"), 0.0)
     _, now = run_until_done(control, transport, 0.0)
     control.session_ended("a/s", now)  # it never called again after pytest
@@ -212,3 +212,10 @@ def test_a_held_call_can_be_aborted_before_admission():
     control.abort("p/s#0", 0.1)
     control.on_timer(0.0)
     assert transport.named("send") == []
+
+
+def test_an_lru_engine_hears_no_hints_and_nothing_is_built_for_them():
+    control, transport = make_control(ttl=None)
+    control.submit(make_call(), 0.0)
+    [done], _ = run_until_done(control, transport, 0.0)
+    assert transport.named("pause_hint") == [] and done.kv_pin is None

@@ -26,9 +26,8 @@ sleeps, spawns or reads a clock; `now` comes in with every call.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from agentrt.runtime.core.control.admission import AdmissionGate
 from agentrt.runtime.core.control.retention import RebuildCost, RetentionControl
@@ -94,19 +93,29 @@ class ClusterControl:
         self._tick_at: float | None = None  # next admission tick
         self._depth = 0
         self._balance = False
+        self._batch = _Batch(self)
+        self._batch_now = 0.0
 
     # -- batches -------------------------------------------------------------------
-    @contextmanager
-    def batch(self, now: float) -> Iterator[None]:
-        """Group calls into one event: stealing happens once, when it ends."""
+    def batch(self, now: float) -> _Batch:
+        """Group calls into one event (`with control.batch(now): ...`): stealing
+        happens once, when the outermost batch ends."""
+        batch = self._batch
+        batch.now = now
+        return batch
+
+    def begin(self, now: float) -> None:
+        """Open a batch (what `batch` does; for drivers' hot loops)."""
+        if not self._depth:
+            self._batch_now = now  # stealing happens at the outermost batch's time
         self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if not self._depth and self._balance:
-                self._balance = False
-                self._steal(now)
+
+    def end(self) -> None:
+        """Close the batch `begin` opened."""
+        self._depth -= 1
+        if not self._depth and self._balance:
+            self._balance = False
+            self._steal(self._batch_now)
 
     def _changed(self, now: float) -> None:
         """Something that can submit work happened: balance at the end of the batch."""
@@ -275,10 +284,12 @@ class ClusterControl:
         self._changed(now)
 
     def _pump(self, worker_id: str, now: float) -> None:
-        requests = self.scheduler.take(worker_id, now)
-        for move in self.scheduler.take_moves():
-            self.moves += 1
-            self.transport.move(move)
+        scheduler = self.scheduler
+        requests = scheduler.take(worker_id, now)
+        if scheduler.pending_moves:
+            for move in scheduler.take_moves():
+                self.moves += 1
+                self.transport.move(move)
         if requests:
             self.transport.send(worker_id, requests)
 
@@ -286,3 +297,19 @@ class ClusterControl:
         """Workers short of work steal queued calls (with stealing on)."""
         for worker_id in self.scheduler.thieves():
             self._pump(worker_id, now)
+
+
+class _Batch:
+    """The context manager `ClusterControl.batch` returns (one per control: batches
+    nest by depth, not by object)."""
+
+    __slots__ = ("control", "now")
+
+    def __init__(self, control: ClusterControl) -> None:
+        self.control, self.now = control, 0.0
+
+    def __enter__(self) -> None:
+        self.control.begin(self.now)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.control.end()

@@ -39,6 +39,12 @@ from agentrt.runtime.engines.base import EngineInfo
 from agentrt.toolmgr.durations import DurationModel
 
 
+def _step_time(cost, stats: EngineStats) -> float:
+    """One decode iteration of the worker's running batch, from its model's cost."""
+    step = getattr(cost, "decode_step_time", None)
+    return step(stats.decoding, stats.running_context_tokens) if step is not None else 0.0
+
+
 class RebuildCost(Protocol):
     """What rebuilding a context costs on a worker (a PerfModel has all three)."""
 
@@ -133,19 +139,24 @@ class RetentionControl:
                         stats: EngineStats | None, turns: int, now: float) -> None:
         """The turn waits on its first tool call's tool."""
         worker, session, tool = done.worker_id, done.session_id, done.tool_calls[0].name
+        hints, decides = self._can(worker, "hints"), (self.policy is not None
+                                                      and self._can(worker, "retain"))
+        if not (hints or decides):
+            self._paused[session] = _Paused(worker, tool, request.agent, request.prefix)
+            return  # nobody needs the context's blocks: skip building its chain
         chain = reply_chain(request.prefix, done)
         tokens = chain.num_tokens
         paused = _Paused(worker, tool, request.agent, chain)
         self._paused[session] = paused
         facts = self._facts(worker, stats, tokens)
-        if self._can(worker, "hints"):
+        if hints:
             resume = None if request.tool_hint_s is None else now + request.tool_hint_s
             hint = PauseHint(tool, request.agent,
                              self.transitions.probability(request.agent, tool, "turn"),
                              self.durations.mean(tool), facts.rebuild_s, resume)
             self.transport.pause_hint(worker, session, chain, hint)
-        if self.policy is None or not self._can(worker, "retain"):
-            return  # nothing to decide for an engine that cannot keep blocks
+        if not decides:
+            return  # nothing to decide, or an engine that cannot keep blocks
         program = ProgramFacts(pid := done.program_id, request.program_arrival, turns,
                                request.last_turn or request.last_call, request.agent)
         decision = self.policy.decide(PinRequest(session, tool, tokens, now, program, facts),
@@ -219,7 +230,7 @@ class RetentionControl:
             capacity_blocks=max(1, stats.kv_capacity_blocks), used_blocks=stats.kv_used_blocks,
             pinned_blocks=stats.kv_pinned_blocks, recompute_s=cost.recompute_time(tokens),
             reload_s=cost.reload_time(tokens) if self._can(worker_id, "host_tier") else None,
-            step_s=stats.decode_step_s, batch_tokens=stats.running_context_tokens,
+            step_s=_step_time(cost, stats), batch_tokens=stats.running_context_tokens,
             kv_bytes_per_token=float(cost.kv_bytes_per_token))
 
     def _note(self, decision: PinDecision, tool: str, blocks: int, worker_id: str,

@@ -116,7 +116,7 @@ class SimulatedEngine(SessionKeeping, KVMoves):
             worker_id, self.model, block_size, kv_blocks,
             min(kv_blocks * block_size, perf.model.max_context),
             Capabilities(clock="stepped", retain=True, host_tier=host_blocks > 0,
-                         receive=True, hints=True, kv_state="exact"))
+                         receive=True, hints=self._hinted(), kv_state="exact"))
 
     @classmethod
     def from_names(
@@ -125,6 +125,13 @@ class SimulatedEngine(SessionKeeping, KVMoves):
     ) -> SimulatedEngine:
         """An engine for `model` on `tp` x `gpu`, by registry names (see hardware.py)."""
         return cls(worker_id, PerfModel(model, gpu, tp, efficiencies), **kwargs)
+
+    def _hinted(self) -> bool:
+        """Whether the eviction policy uses pause and resume hints (LRU does not)."""
+        from agentrt.kvcache.eviction_belady import BeladyEviction
+        from agentrt.kvcache.eviction_workflow import WorkflowAwareEviction
+
+        return isinstance(self.kv.pool.eviction, (BeladyEviction, WorkflowAwareEviction))
 
     @property
     def info(self) -> EngineInfo:
@@ -284,10 +291,8 @@ class SimulatedEngine(SessionKeeping, KVMoves):
     def decode_step_time(self) -> float:
         """A decode iteration of the running batch as it stands (the forward pass a
         swap can hide behind); the shortest iteration when nothing decodes."""
-        size = self._sched.decode.size
-        if not size:
-            return self.min_iteration_time
-        return self.perf.step_time_totals(0, 0, size, self._sched.decode.context + size, size)
+        decode = self._sched.decode
+        return self.perf.decode_step_time(decode.size, decode.context)
 
     @property
     def running_context_tokens(self) -> int:
@@ -304,7 +309,7 @@ class SimulatedEngine(SessionKeeping, KVMoves):
             self.worker_id, len(sched.running), len(sched.waiting), kv.capacity_blocks,
             kv.num_used_blocks, kv.num_held_blocks, kv.num_cached_blocks, self.block_size,
             hits.hit_tokens, hits.miss_tokens, self.busy_time, self.steps,
-            self.decode_step_time, sched.decode.context,
+            sched.decode.size, sched.decode.context,
         )
 
     def check_integrity(self) -> None:

@@ -155,6 +155,13 @@ class PerfModel:
         `context` tokens of context."""
         return self.step_time_totals(0, 0, batch, batch * context, batch)
 
+    def decode_step_time(self, decoding: int, context: int) -> float:
+        """One decode iteration of `decoding` sequences holding `context` tokens of KV
+        between them (the shortest iteration of this model when nothing decodes)."""
+        if not decoding:
+            return min(self.step_time_totals(0, 0, 1, 1, 1), self.step_time_totals(1, 1, 0, 0, 1))
+        return self.step_time_totals(0, 0, decoding, context + decoding, decoding)
+
     def prefill_time(self, tokens: int, context: int = 0) -> float:
         """One step that prefills `tokens` new tokens after `context` cached ones."""
         return self.step_time_totals(tokens, attention_pairs(tokens, context), 0, 0, 1)
