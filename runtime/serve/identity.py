@@ -16,7 +16,8 @@ program, or by `X-Agentrt-Session-End: true` on its last call. Budgets and deadl
 come from headers on the program's first call, within the API key's.
 
 The time between a session's reply and its next call is the tool's time: the tool named
-in the conversation's last tool call (`last_tool`), when tool results follow it.
+in the conversation's last tool call (`last_tool`), when the conversation ends with
+its results.
 """
 from __future__ import annotations
 
@@ -143,18 +144,19 @@ def _lower(a: Any, b: Any) -> Any:
 
 
 def last_tool(messages: Sequence[Mapping[str, Any]]) -> str | None:
-    """The tool named in the conversation's last tool call, if tool results follow the
-    assistant message that made it (the call resumes after that tool); else None."""
+    """The tool named in the conversation's last tool call, when the conversation ends
+    with that call's results (the call resumes after the tool); else None (a user turn
+    after the results means the gap was the user's too)."""
     results = False
     for message in reversed(messages):
         role = message.get("role")
         if role == "tool":
             results = True
-        elif role == "assistant":
-            calls = message.get("tool_calls") or ()
-            if not results or not calls:
-                return None
-            function = calls[-1].get("function") or {}
-            name = function.get("name")
-            return str(name) if name else None
+            continue
+        if role != "assistant" or not results:
+            return None
+        calls = message.get("tool_calls") or ()
+        function = (calls[-1].get("function") or {}) if calls else {}
+        name = function.get("name")
+        return str(name) if name else None
     return None

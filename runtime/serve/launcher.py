@@ -94,9 +94,7 @@ def serve(config: RuntimeConfig | None = None, *, gateway: GatewayConfig | None 
     gateway_fields = set(GatewayConfig.model_fields)
     gateway_options = {k: v for k, v in options.items() if k in gateway_fields}
     run_options = {k: v for k, v in options.items() if k not in gateway_fields}
-    gw = gateway.model_copy(update=gateway_options) if gateway else GatewayConfig()
-    if gateway_options:
-        gw = GatewayConfig(**gw.model_dump())  # re-validate
+    gw = GatewayConfig(**{**(gateway.model_dump() if gateway else {}), **gateway_options})
     cfg = RuntimeConfig(**{**(config.model_dump() if config else {}), **run_options})
     runtime = Runtime(cfg, responder=responder)
     runtime.start_cluster()
