@@ -240,7 +240,10 @@ class GatewayService:
         m.tokens.labels(tenant=tenant, kind="completion").inc(done.output_tokens)
         price = self.prices.get(request.model, Price())
         m.spend.labels(tenant=tenant).inc(price.cost(done.prompt_tokens, done.output_tokens))
+        # Like OpenAI's openai-processing-ms: where a call's time went, for clients
+        # that measure the gateway (runtime/bench/gateway_load.py).
         headers = {"x-agentrt-request-id": done.request_id,
+                   "x-agentrt-processing-ms": f"{elapsed * 1e3:.3f}",
                    "x-agentrt-engine-ms": f"{engine_s * 1e3:.3f}",
                    "x-agentrt-worker": done.worker_id}
         if not who.anonymous:
