@@ -9,7 +9,8 @@
     identity    program and session from headers and fields clients send; tool gaps
     service     one call: admit, budget, the scheduler actor, the reply
     replies     RequestDone -> chat completion / SSE chunks
-    programs    the programs and sessions seen; spans: their traces
+    programs    the programs and sessions seen; lifecycle: their starts and ends;
+                spans: their traces
     metrics     /metrics in the Prometheus text format
     app         FastAPI on Ray Serve; launcher: serve() and GatewayHandle
     responders  a scripted model that calls the client's tools (simulated engines)

@@ -31,14 +31,15 @@ from agentrt.kvcache.prefix import TokenChain
 from agentrt.runtime import tracing
 from agentrt.runtime.cluster.clock import RunClock
 from agentrt.runtime.cluster.runner_actor import ActorBackend
-from agentrt.runtime.core.budget import BudgetExhausted, BudgetLedger, Price
+from agentrt.runtime.core.budget import BudgetExhausted, Price
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
 from agentrt.runtime.core.session_chain import request_id as call_id
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
 from agentrt.runtime.serve import errors, identity as ident, replies, spans
 from agentrt.runtime.serve.config import DEFAULT_TENANT, ApiKey, GatewayConfig, hash_key
 from agentrt.runtime.serve.metrics import GatewayMetrics
-from agentrt.runtime.serve.programs import ProgramState, ProgramTable, SessionState
+from agentrt.runtime.serve.lifecycle import ProgramLifecycle
+from agentrt.runtime.serve.programs import ProgramState, SessionState
 from agentrt.runtime.serve.schema import ChatRequest, parse_chat
 
 log = logging.getLogger("agentrt.gateway")
@@ -76,14 +77,13 @@ class GatewayService:
         self.backend = ActorBackend(scheduler)
         self.keys = {k.sha256: k for k in config.api_keys}
         self.prices = {m: Price(*p) for m, p in setup.prices.items()}
-        self.programs = ProgramTable()
         self.metrics = GatewayMetrics()
-        self.traces = spans.ProgramTraces(setup.trace_path)
+        self.programs = ProgramLifecycle(self.backend, spans.ProgramTraces(setup.trace_path),
+                                         self.metrics, self.prices, config.idle_timeout_s)
         self.tokenizer = SimpleTokenizer()
         self.inflight = 0
         self.by_tenant: Counter[str] = Counter()
         self._recent: deque[float] = deque(maxlen=RECENT_CALLS)
-        self._reaper: asyncio.Task | None = None
 
     # -- the calls -----------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> ApiKey | None:
@@ -104,7 +104,7 @@ class GatewayService:
     async def chat(self, body: bytes, headers: Mapping[str, str]) -> Answer:
         """Serve one chat-completions call (`headers`: lower-case names). Raises
         GatewayError for every refusal."""
-        self._ensure_reaper()
+        self.programs.ensure_reaper()
         started = time.time()
         key = self.authenticate(headers.get("authorization"))
         tenant = key.tenant if key is not None else DEFAULT_TENANT
@@ -128,20 +128,21 @@ class GatewayService:
                      started: float) -> Answer:
         if self.config.log_content:
             log.info("call from tenant %s: %s", tenant, request.messages_plain())
-        program = self.programs.get(tenant, who.program) if not who.anonymous else None
+        program = self.programs.find(tenant, who)
         if program is None:
-            program = await self._start(tenant, who, ident.limits(headers, key), started)
+            program = await self.programs.start(tenant, who, ident.limits(headers, key),
+                                                started)
         try:
             return await self._run(request, who, program, started)
         except BaseException:
             if who.anonymous:  # a one-call program ends with its call, served or not
-                await asyncio.shield(self._end(program, "anonymous"))
+                await asyncio.shield(self.programs.end(program, "anonymous"))
             raise
 
     async def _run(self, request: ChatRequest, who: ident.Identity, program: ProgramState,
                    started: float) -> Answer:
         if program.past_deadline(time.time()):
-            await self._end(program, "deadline")
+            await self.programs.end(program, "deadline")
             raise errors.deadline_exceeded(program.client_id, program.limits.deadline_s)
         session, new = program.session(who.session or program.client_id)
         if new:
@@ -173,12 +174,12 @@ class GatewayService:
             program.last_activity = time.time()
         if done.finish_reason == "error":
             program.ledger.cancel(reservation)
-            await self._after(program, session, who)
+            await self.programs.after(program, session, who)
             raise errors.engine_failed(done.error or "no reason given")
         program.ledger.settle(reservation, done.prompt_tokens, done.output_tokens)
         answer = self._answer(request, done, program, session, who, started)
         session.last_reply_at = time.time()
-        await self._after(program, session, who)
+        await self.programs.after(program, session, who)
         return answer
 
     async def _call(self, program: ProgramState, session: SessionState, llm: LLMRequest,
@@ -199,7 +200,7 @@ class GatewayService:
             span.end()
             if isinstance(exc, asyncio.TimeoutError):
                 if program.past_deadline(time.time()):
-                    await self._end(program, "deadline")
+                    await self.programs.end(program, "deadline")
                     raise errors.deadline_exceeded(program.client_id,
                                                    program.limits.deadline_s) from None
                 raise errors.GatewayError(
@@ -292,73 +293,11 @@ class GatewayService:
                 param="messages", code="context_length_exceeded")
         return asked if asked is not None else min(self.config.default_max_tokens, room)
 
-    # -- programs ------------------------------------------------------------------
-    async def _start(self, tenant: str, who: ident.Identity, limits: ident.ProgramLimits,
-                     now: float) -> ProgramState:
-        ledger = BudgetLedger(limits.budget_tokens, limits.budget_usd, dict(self.prices))
-        program = self.programs.add(tenant, who.program, limits, ledger, now)
-        spans.open_program(program, (who.program_source, who.session_source))
-        self.metrics.programs.inc()
-        await self.backend.program_started(program.internal_id)
-        return program
-
-    async def _after(self, program: ProgramState, session: SessionState,
-                     who: ident.Identity) -> None:
-        """A call is done: end its session or program if it said so (or was asked)."""
-        if who.end_program or program.end_requested:
-            await self._end(program, program.end_requested or
-                            ("anonymous" if who.anonymous else "header"))
-        elif who.end_session:
-            program.sessions.pop(session.client_id, None)
-            spans.end_session(session, time.time())
-            await self.backend.release_session(session.internal_id)
-
-    async def _end(self, program: ProgramState, reason: str) -> None:
-        if program.span is None:  # already ended
-            return
-        self.programs.remove(program)
-        self.traces.end(program, reason, time.time())
-        self.metrics.programs.dec()
-        self.metrics.ended.labels(reason=reason).inc()
-        await self.backend.program_finished(program.internal_id)
-
     async def end_program(self, client_id: str, tenant: str) -> dict[str, Any]:
-        """POST /v1/programs/{id}/end: ended now, or once its calls in flight finish."""
-        program = self.programs.get(tenant, client_id)
-        if program is None:
-            raise errors.not_found(f"no program {errors.show(client_id)} is running for "
-                                   "this API key; it may have ended already (idle timeout, "
-                                   "deadline or an end header)")
-        if program.inflight:
-            program.end_requested = "endpoint"
-            return {"id": client_id, "object": "agentrt.program", "status": "ending",
-                    "calls_in_flight": program.inflight}
-        await self._end(program, "endpoint")
-        return {"id": client_id, "object": "agentrt.program", "status": "ended",
-                "calls": program.calls, "spent_usd": program.ledger.spent_usd}
-
-    def _ensure_reaper(self) -> None:
-        if self._reaper is None or self._reaper.done():
-            self._reaper = asyncio.get_running_loop().create_task(self._reap())
-
-    async def _reap(self) -> None:
-        """End idle programs and programs past their deadline, every so often."""
-        period = min(5.0, self.config.idle_timeout_s / 4)
-        while True:
-            await asyncio.sleep(period)
-            for program, reason in self.programs.due(time.time(), self.config.idle_timeout_s):
-                await self._end(program, reason)
+        return await self.programs.end_by_request(client_id, tenant)
 
     async def close(self) -> int:
-        """End every program (reason "stopped") and write their traces; returns how
-        many were ended."""
-        if self._reaper is not None:
-            self._reaper.cancel()
-        programs = self.programs.programs()
-        for program in programs:
-            await self._end(program, "stopped")
-        self.traces.close()
-        return len(programs)
+        return await self.programs.close()
 
     # -- reading -------------------------------------------------------------------
     def models(self) -> dict[str, Any]:
@@ -372,6 +311,7 @@ class GatewayService:
         return self.metrics.render(snapshot)
 
     def health(self) -> dict[str, Any]:
-        return {"status": "ok", "programs": len(self.programs), "calls_in_flight": self.inflight,
+        return {"status": "ok", "programs": len(self.programs.table),
+                "calls_in_flight": self.inflight,
                 "models": sorted(self.setup.limits)}
 
