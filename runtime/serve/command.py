@@ -31,7 +31,8 @@ from agentrt.runtime.serve.config import ApiKey, GatewayConfig, hash_key
 _CLUSTER_FLAGS = ("workers", "model", "gpu", "tp", "time_scale", "queue", "router", "ttl",
                   "seed", "trace_dir")
 _GATEWAY_FLAGS = ("host", "port", "idle_timeout_s", "max_body_bytes", "max_inflight",
-                  "max_inflight_per_tenant", "default_max_tokens", "log_content")
+                  "max_inflight_per_tenant", "default_max_tokens", "log_content",
+                  "access_log")
 
 
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +54,8 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-max-tokens", type=int)
     parser.add_argument("--log-content", action="store_true", default=None,
                         help="log each call's messages (debugging only)")
+    parser.add_argument("--access-log", action="store_true", default=None,
+                        help="Ray Serve's access log, a line per request (no content)")
     parser.add_argument("--workers", type=int, help="simulated GPU workers")
     parser.add_argument("--model", help="model the workers serve, e.g. llama-3.1-8b")
     parser.add_argument("--gpu", help="GPU the workers model: a100, h100, h200")

@@ -106,6 +106,10 @@ class GatewayConfig(BaseModel):
     """max_tokens of a call that sets none (lowered to what the context has left)."""
     log_content: bool = False
     """Log each call's messages (debugging only; keys are never logged)."""
+    access_log: bool = False
+    """Ray Serve's access log: a line per request (method, path, status, latency; no
+    content). Off by default: at hundreds of calls a second its writing and shipping
+    to the driver cost CPU the calls need."""
     app_name: str = "agentrt-gateway"
     """The Ray Serve application's name."""
 

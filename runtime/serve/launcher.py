@@ -117,12 +117,14 @@ def _deploy(runtime: Runtime, cfg: RuntimeConfig, gw: GatewayConfig) -> GatewayH
                                  for m, p in cfg.prices.items()},
                          clock=runtime.clock, trace_path=str(trace_path))
     started_serve = not _serve_running()
-    ray_serve.start(http_options={"host": gw.host, "port": port}, proxy_location="HeadOnly")
+    logging = {"enable_access_log": gw.access_log}
+    ray_serve.start(http_options={"host": gw.host, "port": port}, proxy_location="HeadOnly",
+                    logging_config=logging)
     try:
         app = ray_serve.run(
             Gateway.options(max_ongoing_requests=gw.max_inflight + HEADROOM)
             .bind(runtime.scheduler, gw.model_dump(), setup),
-            name=gw.app_name, route_prefix="/")
+            name=gw.app_name, route_prefix="/", logging_config=logging)
         handle = GatewayHandle(runtime, gw, port, app, trace_path, started_serve)
         _wait_ready(handle)
     except BaseException:
