@@ -102,6 +102,9 @@ class GatewayConfig(BaseModel):
     above it); None: only `max_inflight` bounds a tenant."""
     idle_timeout_s: float = Field(300.0, gt=0)
     """A program with no call for this long has ended (its KV is released)."""
+    call_timeout_s: float = Field(600.0, gt=0)
+    """A call not answered in this long is aborted (504): a safety net, since an engine
+    that never finishes a call would otherwise hold its client forever."""
     default_max_tokens: int = Field(1024, ge=1)
     """max_tokens of a call that sets none (lowered to what the context has left)."""
     log_content: bool = False

@@ -57,7 +57,6 @@ class GatewaySetup:
     prices: dict[str, tuple[float, float]]
     clock: RunClock
     trace_path: str
-    call_timeout_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -187,7 +186,7 @@ class GatewayService:
         """The call through the scheduler, under its chat span, aborted there if the
         client goes away, the program's deadline passes or the call times out."""
         span = spans.chat_span(session, llm.model, llm.max_tokens, llm.request_id)
-        timeout, deadline = self.setup.call_timeout_s, program.deadline_at
+        timeout, deadline = self.config.call_timeout_s, program.deadline_at
         if deadline is not None:
             timeout = min(timeout, max(0.0, deadline - time.time()))
         try:
@@ -205,7 +204,8 @@ class GatewayService:
                                                    program.limits.deadline_s) from None
                 raise errors.GatewayError(
                     504, f"the call took longer than the gateway's call timeout of "
-                    f"{timeout:g}s and was aborted; retry, or raise call_timeout_s",
+                    f"{timeout:g}s and was aborted; retry, or raise the gateway's "
+                    "call_timeout_s",
                     type="timeout", code="timeout") from None
             raise
         wait = max(0.0, done.first_scheduled_at - done.queued_at) * self.setup.clock.scale

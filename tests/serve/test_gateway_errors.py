@@ -103,6 +103,22 @@ def test_a_tenants_share_then_the_gateways_limit(keyed):
     assert slow.status_code == other.status_code == 200
 
 
+def test_a_deadline_passing_mid_call_aborts_it(keyed):
+    before = keyed.scheduler_counters()
+    response = httpx.post(keyed.base_url + "/chat/completions", json=chat(LONG), timeout=60,
+                          headers={**auth(), "X-Agentrt-Program": "hurried",
+                                   "X-Agentrt-Deadline-S": "0.5"})
+    error = assert_openai_error(response, 504, "deadline_exceeded")
+    assert "X-Agentrt-Deadline-S" in error["message"]
+    assert response.headers["x-should-retry"] == "false"
+    after = keyed.scheduler_counters()
+    # submitted, then aborted: it never completes
+    assert after["submitted"] == before["submitted"] + 1
+    assert after["completed"] == before["completed"]
+    [root] = [r for r in keyed.program_trace("hurried") if r["parent_span_id"] is None]
+    assert root["attributes"]["agentrt.program.end_reason"] == "deadline"
+
+
 def test_neither_keys_nor_prompts_reach_the_logs(keyed):
     import ray
 
