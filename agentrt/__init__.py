@@ -14,19 +14,24 @@
 
     report = agentrt.run(agent, [{"task": "..."}], workers=4)
 
+    gw = agentrt.serve(workers=4)        # an OpenAI-compatible gateway (docs/gateway.md)
+
 This package only gathers the public names of `programs` (authoring) and `runtime`
 (running); the driver, and with it Ray, is imported on first use.
 """
 from agentrt.programs import Candidate, ChatReply, StepContext, program, step, tool
 
 __all__ = ["tool", "step", "program", "Candidate", "ChatReply", "StepContext", "Runtime",
-           "RuntimeConfig", "Workload", "run"]
+           "RuntimeConfig", "Workload", "run", "serve"]
 
 
 def __getattr__(name: str):
     if name in ("Runtime", "run"):
         from agentrt.runtime.cluster import driver
         return getattr(driver, name)
+    if name == "serve":
+        from agentrt.runtime.serve import launcher
+        return launcher.serve
     if name == "RuntimeConfig":
         from agentrt.runtime.config import RuntimeConfig
         return RuntimeConfig

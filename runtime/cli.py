@@ -1,6 +1,8 @@
 """`agentrt` command line.
 
     agentrt run FILE [--programs N] [--workers W] [--model M] [--time-scale S] ...
+    agentrt serve [--host H] [--port P] [--workers W] [--api-keys KEYS.json] ...
+    agentrt bench ...
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from agentrt.runtime.bench.command import add_bench_options, run_bench_command
 from agentrt.runtime.config import RuntimeConfig
 from agentrt.runtime.config_errors import ConfigError, explain
 from agentrt.runtime.results import ProgramResult
+from agentrt.runtime.serve.command import add_serve_options, run_serve_command
 from agentrt.runtime.workload import Workload, load_workload
 
 
@@ -39,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="compare policies in the discrete-event simulator")
     add_bench_options(bench)
     bench.set_defaults(handler=run_bench_command)
+    serve = sub.add_parser("serve", help="an OpenAI-compatible gateway in front of the "
+                           "cluster (docs/gateway.md)")
+    add_serve_options(serve)
+    serve.set_defaults(handler=run_serve_command)
     return parser
 
 

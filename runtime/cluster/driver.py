@@ -80,6 +80,25 @@ class Runtime:
         self.stop()
 
     def start(self) -> None:
+        """Start the cluster (`start_cluster`) and the program runners."""
+        cfg = self.config
+        self.start_cluster()
+        prices = {m: (p.input_per_m, p.output_per_m) for m, p in cfg.prices.items()}
+        planning = self.planning.to_plain()
+        self._runners = [
+            ProgramRunner.remote(self._scheduler, cfg.served_models()[0],
+                                 list(self.planning.served),
+                                 cfg.block_size, prices, planning, self.clock)
+            for _ in range(cfg.runners)]
+        # Wait until the runners are up, so the first programs do not pay their start.
+        ray.get([r.leftover_spans.remote() for r in self._runners], timeout=120)
+        trace_path = Path(cfg.trace_dir) / self.run_id / "trace.jsonl"
+        self._trace_writer = tracing.JsonLinesWriter(trace_path)
+
+    def start_cluster(self) -> None:
+        """Connect to Ray and start the scheduler actor and the workers, without
+        runners: what a front end that makes its own calls needs (the gateway,
+        `runtime.serve`)."""
         cfg = self.config
         self.clock = clock = RunClock(time.time(), cfg.time_scale)
         pools = pool_factories(cfg, responder=self.responder, pending_holds=True,
@@ -101,17 +120,11 @@ class Runtime:
         # One call, so workers join in order (the router breaks ties by that order).
         ray.get(self._scheduler.register_workers.remote(list(zip(infos, self._workers))),
                 timeout=60)
-        prices = {m: (p.input_per_m, p.output_per_m) for m, p in cfg.prices.items()}
-        planning = self.planning.to_plain()
-        self._runners = [
-            ProgramRunner.remote(self._scheduler, cfg.served_models()[0],
-                                 list(self.planning.served),
-                                 cfg.block_size, prices, planning, clock)
-            for _ in range(cfg.runners)]
-        # Wait until the runners are up, so the first programs do not pay their start.
-        ray.get([r.leftover_spans.remote() for r in self._runners], timeout=120)
-        trace_path = Path(cfg.trace_dir) / self.run_id / "trace.jsonl"
-        self._trace_writer = tracing.JsonLinesWriter(trace_path)
+
+    @property
+    def scheduler(self) -> Any:
+        """The scheduler actor's handle (None before `start` / `start_cluster`)."""
+        return self._scheduler
 
     def stop(self) -> None:
         if self._runners:

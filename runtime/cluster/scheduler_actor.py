@@ -186,6 +186,34 @@ class SchedulerActor:
                 "moves": control.moves, "pin_decisions": dict(control.retention.decided),
                 "prefetches": control.retention.prefetches}
 
+    async def worker_infos(self) -> list[bytes]:
+        """Each worker's wire-encoded EngineInfo, in the order they joined."""
+        return [wire.encode(info) for info in self.control.workers.values()]
+
+    async def metrics(self) -> dict[str, Any]:
+        """What a metrics scrape shows of the cluster: the scheduler's counts, and per
+        worker its queue here and its engine's last stats (plain values)."""
+        control = self.control
+        out = await self.summary()
+        queues = control.scheduler.queue_lengths()
+        stats = control.worker_stats()
+        workers = {}
+        for worker_id, info in control.workers.items():
+            s = stats.get(worker_id)
+            workers[worker_id] = {
+                "model": info.model, "queued": queues.get(worker_id, 0),
+                "running": s.running if s else 0, "waiting": s.waiting if s else 0,
+                "kv_capacity_blocks": s.kv_capacity_blocks if s else
+                (info.kv_capacity_blocks or 0),
+                "kv_used_blocks": s.kv_used_blocks if s else 0,
+                "kv_pinned_blocks": s.kv_pinned_blocks if s else 0,
+                "kv_cached_blocks": s.kv_cached_blocks if s else 0,
+                "block_size": info.block_size,
+                "prefix_hit_tokens": s.prefix_hit_tokens if s else 0,
+                "prefix_miss_tokens": s.prefix_miss_tokens if s else 0}
+        out["workers"] = workers
+        return out
+
     async def decisions(self) -> list[tuple[str, list]]:
         """The control's decisions so far, as (record type, fields) pairs; empty
         unless recording."""

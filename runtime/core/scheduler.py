@@ -274,6 +274,10 @@ class Scheduler:
     def num_queued(self) -> int:
         return sum(len(q) for q in self.placements.queues.values())
 
+    def queue_lengths(self) -> dict[str, int]:
+        """Calls queued here for each worker."""
+        return {w: len(q) for w, q in self.placements.queues.items()}
+
     @property
     def num_inflight(self) -> int:
         return sum(w.inflight for w in self.view.workers.values())

@@ -339,10 +339,10 @@ class RunnerStepContext:
         if done.tool_calls:
             span.add_event("tool_calls", {"names": [c.name for c in done.tool_calls]})
         if done.kv_pin is not None:
-            _add_pin_event(span, done.kv_pin, state.to_wall)
+            add_pin_event(span, done.kv_pin, state.to_wall)
 
 
-def _add_pin_event(span: otel.Span, note: PinNote,
+def add_pin_event(span: otel.Span, note: PinNote,
                    to_wall: Callable[[float], float] | None) -> None:
     """The core's TTL decision for the session while the tool runs, stamped when it
     was made (run seconds; see `PinNote`). A pin held until the next turn has no

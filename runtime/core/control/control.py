@@ -150,6 +150,11 @@ class ClusterControl:
         self.retention.detach(worker_id)
         return moved
 
+    def worker_stats(self) -> dict[str, EngineStats]:
+        """Each worker's stats after its last step (workers that have not stepped yet
+        are missing)."""
+        return dict(self._stats)
+
     def pump_all(self, now: float) -> None:
         """Send every worker what it can take (after the cluster changed)."""
         for worker_id in list(self.workers):
