@@ -94,7 +94,8 @@ def _pack(result: ToolResult) -> bytes:
 def _replay(journal: ProgramJournal, key: ToolKey, record: ToolRecord) -> ToolResult:
     fields = codec.unpack(record.result)
     journal.tool_calls_replayed += 1
+    # duration 0: the caller waited for nothing (the first run's duration is journaled).
     return ToolResult(key.call_id, record.tool, fields["ok"], fields["output"],
-                      fields["error"], 0.0, fields["duration_s"],
+                      fields["error"], 0.0, 0.0,
                       error_type=fields["error_type"], executor=REPLAYED,
                       truncated=fields["truncated"], output_bytes=fields["output_bytes"])

@@ -28,6 +28,8 @@ from agentrt.runtime.core.messages import LLMRequest, PinNote, RequestDone
 from agentrt.runtime.runner.errors import LLMCallError
 from agentrt.runtime.core.session_chain import SessionChain, request_id
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
+from agentrt.runtime.journal.records import ToolKey
+from agentrt.runtime.journal.tool_calls import REPLAYED, journaled_call
 from agentrt.runtime.runner.portfolio import PortfolioSession, StepPlan
 from agentrt.runtime.runner.sampling import Sample, Sampler
 from agentrt.runtime.runner.tool_hooks import record_tool_span
@@ -96,6 +98,8 @@ class RunningProgram:
     """The program's planner session when its steps declare choices (runtime.portfolio)."""
     attempts: list[dict[str, Any]] = field(default_factory=list)
     """Every sampling attempt of planned steps: step, model, k, passes, workers."""
+    journal: Any = None
+    """The attempt's `runtime.journal.ProgramJournal`, or None without a journal."""
 
 
 class RunnerStepContext:
@@ -117,6 +121,7 @@ class RunnerStepContext:
         self._tools = tools
         self._tokenizer = tokenizer
         self._turn = 0  # calls made so far; the next call's number
+        self._tool_index = 0  # tool calls made so far (ids for calls that have none)
         self._chain: SessionChain | None = None  # grown by chat_tokens
         self._sampler = Sampler(self, verifier, max_tokens)
 
@@ -209,18 +214,32 @@ class RunnerStepContext:
     async def call_tool(self, call: dict[str, Any]) -> ToolResult:
         """Run one tool call of the model's. A name the step did not declare, unknown
         arguments and every tool failure come back as an error result the model can
-        read and recover from (toolmgr.ToolManager.call), never as an exception."""
+        read and recover from (toolmgr.ToolManager.call), never as an exception.
+
+        With the journal on, the call's idempotency key is (program, step, turn, call
+        id); a call an earlier attempt journaled returns its journaled result. The
+        exceptions, which fail the step: ToolInDoubtError (a side-effecting call that
+        may have run but whose result was never journaled) and JournalDivergenceError
+        (runtime.journal.tool_calls)."""
         function = call.get("function") or {}
         name = function.get("name") or call.get("name")
-        call_id = call.get("id") or f"{self.session_id}:tool{self._state.tool_calls}"
+        call_id = call.get("id") or f"{self.session_id}:tool{self._tool_index}"
+        self._tool_index += 1
         arguments = function.get("arguments", call.get("arguments", {}))
+        key = ToolKey(self.program_id, self.step_id, self._turn, str(call_id))
+        declared = name in self._declared and name in self._tools.registry
+        spec = self._tools.registry.get(name).spec if declared else None
         with tracing.tracer().start_as_current_span(f"execute_tool {name}") as span:
             span.set_attributes({tracing.OPERATION: "execute_tool", tracing.TOOL_NAME: str(name),
                                  tracing.TOOL_CALL_ID: call_id})
-            result = await self._tools.call(name, arguments, call_id, clock=self._state.clock,
-                                            program_id=self.program_id, allowed=self._declared)
+            result = await journaled_call(
+                self._state.journal, key, str(name), arguments, spec,
+                lambda: self._tools.call(name, arguments, call_id, clock=self._state.clock,
+                                         program_id=self.program_id, allowed=self._declared))
             record_tool_span(span, result)
-        if result.executor:  # it ran (not rejected before running)
+            if result.executor == REPLAYED:
+                span.set_attribute("agentrt.tool.replayed", True)
+        if result.executor and result.executor != REPLAYED:  # it ran (not rejected, not replayed)
             spec, scale = self._tools.registry.get(name).spec, self._state.time_scale
             prior = spec.duration_prior_s
             self._backend.tool_finished(self.session_id, name, result.duration_s / scale,
