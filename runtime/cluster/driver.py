@@ -267,7 +267,8 @@ class Runtime:
             done, todo = journal.plan([launch.program_id for launch in launches],
                                       [launch.kwargs for launch in launches])
             launches = [launches[i] for i in todo]
-        self._require_started()
+        if launches:  # a resume of a run that had finished needs no cluster
+            self._require_started()
         for i, result in enumerate(done):
             if progress is not None:
                 progress(i + 1, len(done) + len(launches), result)
@@ -278,7 +279,7 @@ class Runtime:
         wall = time.time() - start
         workers = ray.get([w.stats.remote() for w in self._workers], timeout=60)
         report = RunReport(results=sorted(done + results, key=lambda r: r.program_id),
-                           wall_time_s=wall, trace_path=self._trace_writer.path,
+                           wall_time_s=wall, trace_path=self.run_dir / "trace.jsonl",
                            time_scale=self.config.time_scale, workers=workers,
                            cluster=self._cluster, run_id=self.run_id,
                            journal=journal.store.url if journal is not None else None,
