@@ -167,7 +167,8 @@ class SqlJournalStore(JournalStore):
                 "tool, digest, done, result, started_at, finished_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?) "
                 "ON CONFLICT (run_id, program_id, step_id, turn, call_id) DO UPDATE "
-                "SET done = 1, result = excluded.result, finished_at = excluded.finished_at "
+                "SET done = 1, result = excluded.result, finished_at = excluded.finished_at, "
+                "tool = excluded.tool, digest = excluded.digest "
                 "WHERE agentrt_tool_calls.done = 0"),
                 (run_id, *_key(key), tool, digest, result, now, now))
 

@@ -49,7 +49,8 @@ class JournalStore(ABC):
     def finish_program(self, run_id: str, program_id: str, status: str, outcome: bytes,
                        final: bool) -> None:
         """The attempt ended with `status`; `outcome` is its ProgramResult (wire
-        bytes). With `final`, the program is done and resume never runs it again; a
+        bytes). The program's start was journaled (`start_program`; the driver does it
+        before launching), else nothing is written. With `final`, the program is done and resume never runs it again; a
         later write replaces an earlier one (the last attempt's outcome stands)."""
 
     # -- steps ---------------------------------------------------------------------
