@@ -253,6 +253,9 @@ class RuntimeConfig(ClusterSettings):
     """Programs in flight at once (closed loop); the rest wait to start."""
     trace_dir: Path = Path("runs")
     """Each run writes runs/<run id>/trace.jsonl under this folder."""
+    worker_health_timeout_s: float = Field(20.0, gt=0)
+    """A worker that does not answer the scheduler's health check (every second) within
+    this many seconds leaves routing; its calls run elsewhere."""
     sim_gpu_resource: str = "sim_gpu"
     """Ray custom resource that places one simulated worker."""
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))

@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 import ray
 from opentelemetry import trace as otel
+from ray.exceptions import RayActorError, RayTaskError
 
 from agentrt.programs import ProgramDef
 from agentrt.programs.workloads.spec import ProgramSpec
@@ -36,8 +37,10 @@ from agentrt.runtime.core.decisions import Decision, Dispatch
 from agentrt.runtime.engines.factory import pool_factories
 from agentrt.runtime.engines.simulated.responder import Responder
 from agentrt.runtime.report import RunReport
-from agentrt.runtime.results import ProgramResult
-from agentrt.runtime.runner.choices import PlanningSettings, check_declared_models
+from agentrt.runtime.results import FAILED, ProgramResult
+from agentrt.runtime.runner.choices import (
+    PlanningSettings, check_declared_models, check_priced,
+)
 from agentrt.runtime.runner.replay import trace_program
 
 Progress = Callable[[int, int, ProgramResult], None]
@@ -107,7 +110,8 @@ class Runtime:
         tracing.setup("agentrt-driver")
         self._connect()
         self._scheduler = SchedulerActor.remote(cfg.control_settings(), clock,
-                                                costs[pools[0][0].model], costs)
+                                                costs[pools[0][0].model], costs,
+                                                cfg.worker_health_timeout_s)
         placement = self._placement()
         self._workers = []
         for pool, factory in pools:
@@ -184,7 +188,9 @@ class Runtime:
         its steps declare, without starting anything: an invalid program raises here
         (ProgramValidationError, ChoiceDeclarationError) before Ray starts."""
         for kwargs in inputs:
-            check_declared_models(program.build(**kwargs), self.planning)
+            graph = program.build(**kwargs)
+            check_declared_models(graph, self.planning)
+            check_priced(program, graph, self.config)
 
     @property
     def planning(self) -> PlanningSettings:
@@ -216,14 +222,31 @@ class Runtime:
 
     def check_integrity(self) -> None:
         """Every worker's KV accounting is consistent (raises otherwise)."""
-        ray.get([w.check_integrity.remote() for w in self._workers], timeout=60)
+        self._ask_workers("check_integrity")
+
+    def _ask_workers(self, method: str) -> list[Any]:
+        """Call `method` on every worker still in routing, in worker order (a worker
+        that died or hung left it: the scheduler's summary names it in lost_workers)."""
+        try:
+            lost = ray.get(self._scheduler.summary.remote(), timeout=60)["lost_workers"]
+        except RayActorError:  # the scheduler is gone: ask every worker that answers
+            lost = {}
+        live = [w for i, w in enumerate(self._workers) if f"w{i}" not in lost]
+        refs = [getattr(w, method).remote() for w in live]
+        out = []
+        for ref in refs:
+            try:
+                out.append(ray.get(ref, timeout=60))
+            except RayActorError:
+                continue
+        return out
 
     def _run(self, launches: list[_Launch], progress: Progress | None) -> RunReport:
         start = time.time()
         results = self._run_launches(launches, progress)
         self._write_spans(tracing.drain())
         wall = time.time() - start
-        workers = ray.get([w.stats.remote() for w in self._workers], timeout=60)
+        workers = self._ask_workers("stats")
         return RunReport(results=results, wall_time_s=wall,
                          trace_path=self._trace_writer.path, time_scale=self.config.time_scale,
                          workers=workers, cluster=self._cluster)
@@ -234,7 +257,7 @@ class Runtime:
         run; collect results as they finish."""
         limit = self.config.max_concurrent_programs
         waiting = deque(sorted(launches, key=lambda launch: launch.start_at))  # stable
-        pending: dict[Any, tuple[str, otel.Span]] = {}
+        pending: dict[Any, tuple] = {}  # ref -> (program id, span, runner index, start)
         results: list[ProgramResult] = []
         start = time.time()
         while waiting or pending:
@@ -250,17 +273,54 @@ class Runtime:
                 continue
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=timeout)
             for ref in ready:
-                _, span = pending.pop(ref)
-                result: ProgramResult = wire.decode(ray.get(ref))
-                self._close(span, result)
+                entry = pending.pop(ref)
+                result = self._collect(ref, entry)
+                self._close(entry[1], result)
                 results.append(result)
                 if progress is not None:
                     progress(len(results), len(launches), result)
         return sorted(results, key=lambda r: r.program_id)
 
+    def _collect(self, ref: Any, entry: tuple) -> ProgramResult:
+        """A launched program's result; a program whose runner died fails with the
+        reason (the scheduler drops what it kept of it, the runner is replaced so later
+        programs run), and the rest of the run goes on."""
+        program_id, span, runner_index, arrival = entry
+        try:
+            return wire.decode(ray.get(ref))
+        except RayTaskError as error:  # the runner raised outside the program's steps
+            why = f"its program runner raised {str(error.cause or error).splitlines()[0]}"
+        except RayActorError as error:
+            self._replace_runner(runner_index)
+            why = (f"its program runner died ({type(error).__name__}); see the Ray logs "
+                   f"for why, and run it again")
+        try:
+            ray.get(self._scheduler.program_abandoned.remote(program_id), timeout=30)
+        except Exception:  # the scheduler is gone too: nothing left to tidy
+            pass
+        return ProgramResult(
+            program_id=program_id, name=span.name.removeprefix("invoke_workflow "),
+            tenant=span.attributes.get("agentrt.tenant", "default"), status=FAILED, arrival=arrival, finished_at=time.time(),
+            error=why)
+
+    def _replace_runner(self, index: int) -> None:
+        """A fresh runner in the dead one's place (once per death)."""
+        runner = self._runners[index]
+        try:
+            ray.get(runner.leftover_spans.remote(), timeout=5)
+            return  # still alive: replaced already
+        except Exception:
+            pass
+        cfg = self.config
+        prices = {m: (p.input_per_m, p.output_per_m) for m, p in cfg.prices.items()}
+        self._runners[index] = ProgramRunner.remote(
+            self._scheduler, cfg.served_models()[0], list(self.planning.served),
+            cfg.block_size, prices, self.planning.to_plain(), self.clock)
+
     def _launch(self, launch: _Launch):
         program, program_id = launch.program, launch.program_id
-        runner = self._runners[self._launched % len(self._runners)]
+        index = self._launched % len(self._runners)
+        runner = self._runners[index]
         self._launched += 1
         span = tracing.tracer().start_span(f"invoke_workflow {program.name}")
         span.set_attributes({tracing.OPERATION: "invoke_workflow",
@@ -268,9 +328,10 @@ class Runtime:
                              "agentrt.program.id": program_id,
                              "agentrt.tenant": program.options.tenant})
         carrier = tracing.inject(otel.set_span_in_context(span))
-        ref = runner.run_program.remote(launch.ref, (), launch.kwargs, program_id,
-                                        time.time(), carrier)
-        return ref, (program_id, span)
+        arrival = time.time()
+        ref = runner.run_program.remote(launch.ref, (), launch.kwargs, program_id, arrival,
+                                        carrier)
+        return ref, (program_id, span, index, arrival)
 
     def _program_ids(self, program: ProgramDef, n: int,
                      given: Sequence[str] | None) -> list[str]:

@@ -32,6 +32,7 @@ from agentrt.runtime.runner.step_context import ChatBackend, RunningProgram, Run
 from agentrt.runtime.runner.tool_hooks import program_tools, record_tool_span
 from agentrt.runtime.core.budget import BudgetExhausted, BudgetLedger, Price
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
+from agentrt.runtime.runner.errors import SchedulerLost
 from agentrt.runtime.runner.portfolio import Admission, PlanStopped, PortfolioSession
 from agentrt.runtime.results import (
     BUDGET_EXHAUSTED, DEADLINE_MISSED, FAILED, REJECTED, STOPPED, SUCCEEDED, ProgramResult,
@@ -68,11 +69,17 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
         result.plan_seconds = list(state.portfolio.plan_seconds)
         return result
     async with program_tools(tools, program_id, graph.tools()):  # resources, cancellation
-        await backend.program_started(program_id)
         try:
-            return await _run_program(graph, state, options, admission, backend, tools,
-                                      tokenizer, parent)
+            await backend.program_started(program_id)
+        except SchedulerLost as lost:
+            return _result(state, FAILED, str(lost), None, None, clock())
+        try:
+            result = await _run_program(graph, state, options, admission, backend, tools,
+                                        tokenizer, parent)
+            state.ended = result.status
+            return result
         finally:
+            state.ended = state.ended or "cancelled"  # steps still in threads: fenced
             await asyncio.shield(backend.program_finished(program_id))
 
 

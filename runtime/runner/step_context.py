@@ -25,13 +25,22 @@ from agentrt.programs.errors import UndeclaredToolError
 from agentrt.runtime import tracing
 from agentrt.runtime.core.budget import BudgetLedger
 from agentrt.runtime.core.messages import LLMRequest, PinNote, RequestDone
-from agentrt.runtime.runner.errors import LLMCallError
+from agentrt.runtime.runner.errors import LLMCallError, ProgramEnded
 from agentrt.runtime.core.session_chain import SessionChain, request_id
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
 from agentrt.runtime.runner.portfolio import PortfolioSession, StepPlan
 from agentrt.runtime.runner.sampling import Sample, Sampler
 from agentrt.runtime.runner.tool_hooks import record_tool_span
 from agentrt.toolmgr import ToolManager, ToolResult
+
+
+class _Aborted(BaseException):
+    """A call cancelled while it waited for its engine; carries whether it had been sent
+    to one (for the ledger) and the cancellation to re-raise."""
+
+    def __init__(self, dispatched: bool, cancellation: asyncio.CancelledError) -> None:
+        super().__init__()
+        self.dispatched, self.cancellation = dispatched, cancellation
 
 
 class ChatBackend(Protocol):
@@ -51,7 +60,9 @@ class ChatBackend(Protocol):
         order of `requests`, once all are done."""
         ...
 
-    async def abort(self, request_id: str) -> None: ...
+    async def abort(self, request_id: str) -> bool:
+        """Cancel the call wherever it is; True if it had been sent to an engine."""
+        ...
 
     async def release_session(self, session_id: str) -> None: ...
 
@@ -80,6 +91,9 @@ class RunningProgram:
     """Wall seconds per run second: tool times go to the scheduler in run seconds."""
     to_wall: Callable[[float], float] | None = None
     """Run-clock seconds to the wall clock's epoch seconds (span timestamps)."""
+    ended: str | None = None
+    """Set (to the program's status) when the program is over: its steps' calls are
+    refused from then on (`ProgramEnded`)."""
     llm_calls: int = 0
     prompt_tokens: int = 0
     cached_tokens: int = 0
@@ -96,6 +110,11 @@ class RunningProgram:
     """The program's planner session when its steps declare choices (runtime.portfolio)."""
     attempts: list[dict[str, Any]] = field(default_factory=list)
     """Every sampling attempt of planned steps: step, model, k, passes, workers."""
+
+    def check_running(self, what: str) -> None:
+        if self.ended is not None:
+            raise ProgramEnded(f"program {self.program_id!r} ended ({self.ended}); a step "
+                               f"still running cannot {what} any more")
 
 
 class RunnerStepContext:
@@ -210,6 +229,7 @@ class RunnerStepContext:
         """Run one tool call of the model's. A name the step did not declare, unknown
         arguments and every tool failure come back as an error result the model can
         read and recover from (toolmgr.ToolManager.call), never as an exception."""
+        self._state.check_running("run a tool")
         function = call.get("function") or {}
         name = function.get("name") or call.get("name")
         call_id = call.get("id") or f"{self.session_id}:tool{self._state.tool_calls}"
@@ -262,6 +282,7 @@ class RunnerStepContext:
                         build: Callable[[int, int], LLMRequest]) -> RequestDone:
         """Reserve the call's worst case, send `build(turn, allowed max_tokens)` under a
         chat span, settle the budget with the actual usage."""
+        self._state.check_running("call the model")
         reservation = self._state.ledger.reserve(model, prompt_tokens, max_tokens)
         with tracing.tracer().start_as_current_span(
                 f"chat {model}", kind=otel.SpanKind.CLIENT) as span:
@@ -275,6 +296,13 @@ class RunnerStepContext:
             })
             try:
                 done = await self._send(request)
+            except _Aborted as aborted:
+                # Sent to an engine: charged the prompt it was given; still queued: free.
+                if aborted.dispatched:
+                    self._state.ledger.settle(reservation, request.prompt_tokens, 0)
+                else:
+                    self._state.ledger.cancel(reservation)
+                raise aborted.cancellation from None
             except BaseException:
                 self._state.ledger.cancel(reservation)
                 raise
@@ -302,9 +330,9 @@ class RunnerStepContext:
         state.inflight.add(request.request_id)
         try:
             return await self._backend.chat(request)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._backend.abort(request.request_id))
-            raise
+        except asyncio.CancelledError as cancelled:
+            dispatched = await asyncio.shield(self._backend.abort(request.request_id))
+            raise _Aborted(bool(dispatched), cancelled) from None
         finally:
             state.inflight.discard(request.request_id)
 

@@ -34,7 +34,7 @@ from agentrt.runtime.engines.simulated.responder import Responder
 from agentrt.runtime.sim.bounds import program_lower_bound
 from agentrt.runtime.sim.config import SimConfig
 from agentrt.runtime.sim.events import (
-    ARRIVE, SAMPLE, STEP_END, TIMER, TOOL_DONE, WORKER_CHANGE, EventQueue,
+    ARRIVE, REFUSED, SAMPLE, STEP_END, TIMER, TOOL_DONE, WORKER_CHANGE, EventQueue,
 )
 from agentrt.runtime.sim.metrics import Recorder, SimResult
 from agentrt.runtime.sim.player import DoneOutcome, ProgramPlayer
@@ -120,7 +120,8 @@ class Simulation:
     def _handlers(self):
         return {ARRIVE: self._on_arrive, STEP_END: self._on_step_end,
                 TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample,
-                TIMER: self._on_timer, WORKER_CHANGE: self._on_worker_change}
+                TIMER: self._on_timer, WORKER_CHANGE: self._on_worker_change,
+                REFUSED: self._on_refused}
 
     def _schedule_arrivals(self) -> None:
         cfg, programs, push = self.cfg, self.programs, self.workers.external
@@ -162,6 +163,13 @@ class Simulation:
         self.control.tool_finished(session_id, turn.tool, turn.tool_duration, self.now)
         self._follow(session_id, self.player.after_tool(session_id, self.now))
 
+    def _on_refused(self, payload) -> None:
+        worker_id, done = payload
+        engine = self.workers.engines.get(worker_id)
+        if engine is not None:
+            self.control.on_step(worker_id, [done], engine.stats(), self.now,
+                                 self._on_request_done)
+
     def _on_timer(self, at: float) -> None:
         self.workers.timer_fired(at)
         self.control.on_timer(self.now)
@@ -194,7 +202,14 @@ class Simulation:
     def remove_worker(self, worker_id: str) -> list[LLMRequest]:
         """Take a worker out mid-run: its engine (KV, running calls) is gone; the
         control routes its queued and in-flight calls again (in-flight ones restart).
-        Returns the re-routed calls."""
+        Returns the re-routed calls. The last worker serving a model cannot leave:
+        the trace's calls for it would have nowhere to run (ValueError)."""
+        pool = self.scheduler.pools.of_worker.get(worker_id)
+        if pool is not None and list(pool.view.workers) == [worker_id]:
+            raise ValueError(
+                f"worker change at t={self.now:.3f}s removes {worker_id!r}, the last "
+                f"worker serving model {pool.model!r}: its calls would have nowhere to "
+                f"run; keep one worker of each model in the scenario")
         moved = self.control.remove_worker(worker_id, self.now)
         self.workers.remove(worker_id)
         self.rerouted += len(moved)

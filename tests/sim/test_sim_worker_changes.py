@@ -76,3 +76,11 @@ def test_no_program_is_lost_when_in_flight_calls_restart():
     result = sim.run()
     assert result.unfinished == 0 and len(result.jct) == len(programs)
     assert sim.rerouted > 0
+
+
+def test_a_scenario_that_removes_the_last_worker_of_a_model_is_refused_by_name():
+    programs = generate("swe", 4, seed=3)
+    sim = Simulation(programs, SimConfig(workers=1, concurrency=4,
+                                         worker_changes=[(5.0, "remove", "w0")]))
+    with pytest.raises(ValueError, match="removes 'w0', the last worker serving model"):
+        sim.run()
