@@ -180,6 +180,26 @@ class VllmEngine:
         """Wait until every command queued so far has been applied."""
         await self.call(lambda core: None)
 
+    async def reset(self, ttl: str | None) -> bool:
+        """Between runs on one engine: free every hold, empty vLLM's prefix cache and
+        take `ttl`'s knobs (None: no holds). Returns whether the cache was emptied
+        (vLLM refuses while a call holds blocks)."""
+        policy = make_ttl_policy(ttl) if ttl is not None else None
+
+        def reset(core: Any) -> bool:
+            for session in core.scheduler.holds.sessions():
+                core.scheduler.release(session)
+            core.scheduler.contexts.clear()
+            self.holding = policy is not None
+            self.cap_fraction = self.settings.pin_cap_fraction or (
+                policy.pin_cap_fraction if policy is not None else 1.0)
+            self.pressure_rule = policy.pressure_rule if policy is not None else "pins_first"
+            core.scheduler.bind(self.clock, self.cap_fraction, self.pressure_rule)
+            self.retained.clear()
+            return core.reset_prefix_cache()
+
+        return await self.call(reset)
+
     # -- the engine thread -----------------------------------------------------------
     def _run(self, ready: concurrent.futures.Future) -> None:
         from agentrt.runtime.engines.vllm.core import VllmCore
