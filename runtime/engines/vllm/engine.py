@@ -158,7 +158,16 @@ class VllmEngine:
         return RetainResult(0, "queued")
 
     def cached_prefix_tokens(self, prefix: TokenChain) -> int:
-        return 0 if self.mirror is None else self.mirror.cached_prefix_tokens(prefix)
+        """Exact, from vLLM's KV events: for a chain of the model's token ids as it is,
+        for a counted chain through the token ids this engine gives it (`Prompts`)."""
+        mirror = self.mirror
+        if mirror is None or prefix.block_size != mirror.block_size:
+            return 0
+        direct = mirror.cached_prefix_tokens(prefix)
+        if direct or not prefix.hashes:
+            return direct
+        ids = self.prompts.counted_ids(prefix, touch=False)
+        return mirror.cached_prefix_tokens(TokenChain.from_tokens(ids, prefix.block_size))
 
     def stats(self) -> EngineStats:
         if self._stats is None:
@@ -243,6 +252,7 @@ class VllmEngine:
                 events += self._outputs(core, outputs, self.clock())
             else:
                 core.scheduler.expire(now)
+                core.scheduler.flush_kv_events()
                 events += self._hold_events(core, now)
             self.mirror.apply(core.scheduler.kv_event_publisher.take())
             self._stats = snapshot(self)

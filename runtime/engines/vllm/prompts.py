@@ -12,10 +12,13 @@ gets the same ids as then (`remember`, after each call, for its prompt and reply
 any other block gets ids drawn from its hash, and the partial tail ids drawn from the
 last full block's hash. Two chains that share blocks thus share token ids block for
 block, and a session's next prompt extends its last prompt and reply token for token.
+The remembered blocks are read from the caller's thread too (`cached_prefix_tokens`
+translates a counted chain this way), under a lock.
 """
 from __future__ import annotations
 
 import random
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ class Prompts:
         self._vocab = max(FIRST_ORDINARY_ID + 1, int(getattr(tokenizer, "vocab_size", 0)))
         self._known: OrderedDict[int, tuple[int, ...]] = OrderedDict()
         self._limit = known_blocks
+        self._lock = threading.Lock()
 
     def token_ids(self, request: LLMRequest) -> list[int]:
         if request.messages is not None:
@@ -55,17 +59,19 @@ class Prompts:
             messages, tools=tools or None, add_generation_prompt=True, tokenize=True)
         return list(ids["input_ids"] if isinstance(ids, dict) else ids)
 
-    def counted_ids(self, chain: TokenChain) -> list[int]:
-        """Token ids for a chain without text (see the module doc)."""
+    def counted_ids(self, chain: TokenChain, touch: bool = True) -> list[int]:
+        """Token ids for a chain without text (see the module doc); `touch`: count the
+        remembered blocks used as recently used."""
         if chain.block_size != self.block_size:
             raise ValueError(f"a counted call's chain has {chain.block_size}-token blocks; "
                              f"this engine's are {self.block_size} (configure block_size "
                              f"{self.block_size})")
         ids: list[int] = []
         for block_hash in chain.hashes:
-            known = self._known.get(block_hash)
-            if known is not None:
-                self._known.move_to_end(block_hash)
+            with self._lock:
+                known = self._known.get(block_hash)
+                if known is not None and touch:
+                    self._known.move_to_end(block_hash)
             ids.extend(known if known is not None else self._draw(block_hash, self.block_size))
         tail = chain.num_partial_tokens
         if tail:
@@ -76,11 +82,12 @@ class Prompts:
     def remember(self, chain: TokenChain, token_ids: list[int]) -> None:
         """`chain`'s full blocks were fed as `token_ids` (its first tokens, block by block)."""
         size = self.block_size
-        for i, block_hash in enumerate(chain.hashes[:len(token_ids) // size]):
-            self._known[block_hash] = tuple(token_ids[i * size:(i + 1) * size])
-            self._known.move_to_end(block_hash)
-        while len(self._known) > self._limit:
-            self._known.popitem(last=False)
+        with self._lock:
+            for i, block_hash in enumerate(chain.hashes[:len(token_ids) // size]):
+                self._known[block_hash] = tuple(token_ids[i * size:(i + 1) * size])
+                self._known.move_to_end(block_hash)
+            while len(self._known) > self._limit:
+                self._known.popitem(last=False)
 
     def _draw(self, seed: int, n: int) -> list[int]:
         rng = random.Random(seed)

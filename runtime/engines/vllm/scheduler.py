@@ -42,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vllm.distributed.kv_events import EventPublisher
+from vllm.distributed.kv_events import EventPublisher, KVEventBatch
 from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.request import Request, RequestStatus
 
@@ -199,6 +199,13 @@ class RetainingScheduler(Scheduler):
         for session in self.holds.due(now, waiting):
             self._free(session)
             self.hold_events.append(HoldEvent("expired", session, now))
+
+    def flush_kv_events(self) -> None:
+        """Publish KV events recorded outside a step (a prefix-cache reset while idle),
+        as `update_from_output` publishes a step's."""
+        events = self.kv_cache_manager.take_events()
+        if events:
+            self.kv_event_publisher.publish(KVEventBatch(ts=time.time(), events=events))
 
     def take_hold_events(self) -> list[HoldEvent]:
         events, self.hold_events = self.hold_events, []
