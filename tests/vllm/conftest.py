@@ -74,4 +74,5 @@ def h(harness):
     knobs) before the test."""
     assert harness.run(harness.engine.reset("agentrt"), 30), "vLLM kept blocks in use"
     harness.sink.clear()
+    harness.run(harness.engine.start(harness.sink.extend))  # a run may have taken events
     yield harness
