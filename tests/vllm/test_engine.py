@@ -125,3 +125,29 @@ def test_a_reset_clears_the_exact_view(h):
     assert h.run(h.engine.reset("agentrt"), 30)
     h.run(asyncio.sleep(0.05))
     assert h.engine.cached_prefix_tokens(chain) == 0
+
+
+def test_a_call_vllm_refuses_ends_in_an_error_and_the_engine_serves_on(h):
+    bad = chat("bad", "p/s", weather_turn(), max_tokens=4)
+    bad.sampling["temperature"] = -1.0
+    done = h.call(bad)
+    assert done.finish_reason == "error" and "vLLM refused the call" in done.error
+    assert done.prompt_tokens == done.output_tokens == 0
+    again = h.call(chat("good", "p/s", weather_turn(), max_tokens=4, last_call=True))
+    assert again.finish_reason in ("stop", "length", "tool_calls")
+
+
+def test_a_model_that_is_not_there_fails_start_with_its_path(tmp_path):
+    missing = tmp_path / "no-model"
+    engine = VllmEngine("w8", VllmSettings(str(missing), served_name=MODEL, block_size=BLOCK,
+                                           num_gpu_blocks=16, max_model_len=256,
+                                           enforce_eager=True, kv_cache_space_gib=1))
+
+    async def go():
+        with pytest.raises(Exception, match="no-model"):
+            await asyncio.wait_for(engine.start(lambda events: None), 120)
+        await engine.stop()
+        with pytest.raises(RuntimeError, match="stopped"):
+            await engine.start(lambda events: None)
+
+    asyncio.run(go())
