@@ -10,7 +10,7 @@ import time
 import pytest
 
 from agentrt.kvcache.prefix import stable_hash
-from agentrt.programs.workloads import ProgramSpec, StepSpec, TurnSpec, generate
+from agentrt.programs.workloads import ProgramSpec, StepSpec, TraceError, TurnSpec, generate
 from agentrt.runtime.config import DEFAULT_PRICES
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
@@ -162,4 +162,11 @@ def test_replay_keeps_the_trace_shape():
 def test_step_ids_that_cannot_name_a_step_are_refused():
     spec = ProgramSpec("p", [StepSpec("fix bug", [TurnSpec(10, 5)])])
     with pytest.raises(ValueError, match="'fix bug' cannot name a step"):
+        trace_program(spec)
+
+
+def test_a_malformed_program_is_refused_naming_the_field():
+    spec = ProgramSpec("p", [StepSpec("s", [TurnSpec(10, 5), TurnSpec(10, 5, think_s=3.0)])])
+    with pytest.raises(TraceError, match=r"^program 'p': steps\[0\]\.turns\[1\]\.think_s: "
+                                         r"must be 0 on a step's last turn"):
         trace_program(spec)
