@@ -12,6 +12,10 @@ Each generator takes `n` (programs) and a seed and returns `ProgramSpec`s with a
 - dag:         workflows with parallel branches: plan -> k workers -> merge
 - oversub:     sessions with unique prefixes (no sharing), sized by the caller to a
                multiple of the cluster's KV capacity
+- longhorizon: long coding-agent sessions after published 2026 traffic (about 40
+               calls, contexts to the model's window with compaction, heavy-tailed
+               tools, human think time, subagents, per-program features); see
+               `programs.workloads.longhorizon`
 
 Distributions are documented at each draw; all randomness comes from the passed seed.
 """
@@ -21,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from agentrt.programs.workloads.longhorizon import longhorizon
 from agentrt.programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
 
 Generator = Callable[..., list[ProgramSpec]]
@@ -136,6 +141,7 @@ def oversub(n: int, seed: int = 0, *, context_tokens: int = 32_000) -> list[Prog
 
 GENERATORS: dict[str, Generator] = {
     "swe": swe, "remote": remote, "bfcl": bfcl, "dag": dag, "oversub": oversub,
+    "longhorizon": longhorizon,
 }
 
 
