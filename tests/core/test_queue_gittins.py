@@ -44,7 +44,7 @@ def test_cold_start_serves_least_attained_calls_first():
 
 
 def test_a_program_whose_features_say_short_goes_first():
-    policy = make_queue_policy("gittins", min_samples=4, min_tail=1)
+    policy = make_queue_policy("gittins", predictor="buckets", min_samples=4, min_tail=1)
     for i in range(4):
         finish(policy, f"q{i}", 2, {"task_kind": "question"})
         finish(policy, f"r{i}", 30, {"task_kind": "refactor"})
@@ -57,7 +57,7 @@ def test_a_program_whose_features_say_short_goes_first():
 def test_a_program_that_outran_the_short_ones_drops_behind_a_fresh_one():
     # Half the programs take 2 calls, half 20: a fresh one may be short (index 1/2);
     # one with 2 calls finished is a long one (18 more: index 1/18).
-    policy = make_queue_policy("gittins", min_samples=4, min_tail=1)
+    policy = make_queue_policy("gittins", predictor="buckets", min_samples=4, min_tail=1)
     for i in range(4):
         finish(policy, f"s{i}", 2)
         finish(policy, f"l{i}", 20)
@@ -71,7 +71,8 @@ def test_a_program_that_outran_the_short_ones_drops_behind_a_fresh_one():
 
 
 def test_a_call_that_waited_max_wait_goes_ahead_in_arrival_order():
-    policy = make_queue_policy("gittins", max_wait_s=10.0, min_samples=4, min_tail=1)
+    policy = make_queue_policy("gittins", max_wait_s=10.0, predictor="buckets", min_samples=4,
+                               min_tail=1)
     for i in range(4):
         finish(policy, f"q{i}", 2, {"task_kind": "question"})
         finish(policy, f"r{i}", 30, {"task_kind": "refactor"})

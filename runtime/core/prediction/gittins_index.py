@@ -19,11 +19,13 @@ the supremum is attained at some D = d_k:
     G(a) = max over k of  k / (d_1 + ... + d_k + (m - k) d_k)
 
 (ties within equal d's only lower the ratio, so taking every k is exact). O(m) with
-numpy. A job that has outlived every sample (m = 0) gets 1 / (a + 1): the attained-order
-index, so it ranks below anything the distribution still says is short.
+numpy. A job that has outlived every sample (m = 0) gets the attained-order index
+(`attained_index`, at most 1 / (1 + a/2)), so it ranks below anything the distribution
+still says is short.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,9 +43,14 @@ class IndexResult:
 
 
 def attained_index(attained: float) -> float:
-    """The index that orders jobs by attained service alone (least first): what the
-    Gittins index is without a distribution, and past the end of one."""
-    return 1.0 / (1.0 + attained)
+    """The index that orders jobs by attained service alone, least first, in levels of
+    powers of two (0, 1, 2-3, 4-7, ...: a multi-level feedback queue, so jobs of one
+    level keep their arrival order instead of taking turns call by call): 1 / (1 + the
+    level's lower edge). What the Gittins index is without a distribution, and past the
+    end of one."""
+    if attained < 1:
+        return 1.0
+    return 1.0 / (1.0 + 2.0 ** math.floor(math.log2(attained)))
 
 
 def gittins_index(sizes: np.ndarray, attained: float) -> IndexResult:

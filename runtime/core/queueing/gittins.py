@@ -2,8 +2,8 @@
 
 `gittins`: a call's program is ranked by the Gittins index of its remaining service
 (`runtime.core.prediction`: the distribution of program sizes, in LLM calls, learned
-online from finished programs per bucket of their features, conditioned on the calls
-the program has finished). The Gittins policy minimises mean response time in an M/G/1
+online from finished programs given their features, by the predictor named in
+`predictor`; conditioned on the calls the program has finished). The Gittins policy minimises mean response time in an M/G/1
 queue whose job sizes are unknown but drawn from a known distribution (Gittins 1979;
 Aalto, Ayesta and Righter, "On the Gittins index in the M/G/1 queue", Queueing Systems
 63, 2009; Scully and Harchol-Balter, "The Gittins policy in the M/G/1 queue", WiOpt
@@ -18,7 +18,7 @@ Starvation protection: a call that has waited `max_wait_s` (since its arrival, o
 its last recall) goes ahead of every call that has not, in arrival order (`expires`
 tells the queue when), so a long program's calls wait at most about that long behind
 shorter ones. Cold start: until `min_samples` programs have finished, the index is
-1 / (1 + attained calls), i.e. least-attained-service order (`ServicePredictor`).
+1 / (1 + attained calls), i.e. least-attained-service order.
 
 `oracle_srpt` (evaluation only): told each program's true size by the trace
 (`LLMRequest.program_calls_hint`), ranks by calls left, fewest first (shortest
@@ -28,34 +28,34 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
-from agentrt.runtime.core.prediction.service import DEFAULT_LEVELS, ServicePredictor
+from agentrt.runtime.core.prediction.registry import make_predictor
 from agentrt.runtime.core.queueing.policy import QueuePolicy
 
 
 @dataclass(slots=True)
 class _Program:
-    keys: tuple[tuple, ...]  # its bucket at each predictor level
+    keys: Any  # what the predictor keeps of it (`SizePredictor.keys`)
     attained: int = 0  # calls finished
     index: float = 1.0  # Gittins index after `attained` calls
 
 
 class Gittins(QueuePolicy):
-    """See the module doc. Options: `max_wait_s` (starvation bound), and the
-    predictor's `min_samples`, `min_tail`, `window`, `levels`."""
+    """See the module doc. Options: `max_wait_s` (starvation bound), `predictor` (a
+    name in `runtime.core.prediction.registry`) and that predictor's own options.
+    Raises ValueError on a bad option."""
 
     name = "gittins"
     timed = True
 
-    def __init__(self, max_wait_s: float = 60.0, min_samples: int = 30, min_tail: int = 8,
-                 window: int = 2000, levels: Sequence[Sequence[str]] = DEFAULT_LEVELS
-                 ) -> None:
+    def __init__(self, max_wait_s: float = 60.0, predictor: str = "loglinear",
+                 **predictor_options: Any) -> None:
         if max_wait_s <= 0:
             raise ValueError(f"max_wait_s must be > 0, got {max_wait_s}")
         self.max_wait_s = max_wait_s
-        self.predictor = ServicePredictor(levels, min_samples, min_tail, window)
+        self.predictor = make_predictor(predictor, **predictor_options)
         self._programs: dict[str, _Program] = {}
         self._since: dict[str, float] = {}  # request id -> when it was recalled
 
@@ -93,6 +93,7 @@ class Gittins(QueuePolicy):
         if state is None:
             return ()
         state.attained += 1
+        self.predictor.running(done.program_id, state.keys, state.attained)
         state.index = self.predictor.predict(state.keys, state.attained).index
         return (done.program_id,)
 
@@ -102,7 +103,7 @@ class Gittins(QueuePolicy):
     def on_program_end(self, program_id: str, now: float) -> None:
         state = self._programs.pop(program_id, None)
         if state is not None and state.attained:
-            self.predictor.observe(state.keys, state.attained)
+            self.predictor.observe(state.keys, state.attained, program_id)
 
 
 class OracleSRPT(QueuePolicy):

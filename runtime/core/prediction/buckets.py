@@ -1,4 +1,4 @@
-"""How much service a program has left, learned online from the programs that finished.
+"""Program sizes as empirical distributions per bucket of features, with backoff.
 
 Service is counted in **LLM calls**: the same in both drivers, known from a trace
 exactly (for an oracle), observable without engine timing, and what a program's
@@ -32,16 +32,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from agentrt.runtime.core.prediction.base import Features, Prediction
 from agentrt.runtime.core.prediction.gittins_index import (
     IndexResult, attained_index, gittins_index,
 )
-
-Features = Mapping[str, str | int | float] | None
 
 DEFAULT_LEVELS: tuple[tuple[str, ...], ...] = (
     ("agent", "task_kind", "repo_tokens", "prompt_tokens"),
@@ -50,18 +48,6 @@ DEFAULT_LEVELS: tuple[tuple[str, ...], ...] = (
     (),
 )
 MISSING = "-"
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """`index`: the Gittins index of the program's remaining calls (higher runs first);
-    `mean_remaining`: expected calls left (None on cold start or past every sample);
-    `level`: the backoff level used (-1: cold start); `samples`: sizes in its bucket."""
-
-    index: float
-    mean_remaining: float | None
-    level: int
-    samples: int
 
 
 class _Bucket:
@@ -94,7 +80,7 @@ class _Bucket:
         return snap.size - int(np.searchsorted(snap, attained, side="right"))
 
 
-class ServicePredictor:
+class BucketPredictor:
     """See the module doc. Raises ValueError on bad settings."""
 
     def __init__(self, levels: Sequence[Sequence[str]] = DEFAULT_LEVELS,
@@ -116,7 +102,11 @@ class ServicePredictor:
         return tuple(tuple(_bin(values.get(name, MISSING)) for name in level)
                      for level in self.levels)
 
-    def observe(self, keys: tuple[tuple, ...], size: float) -> None:
+    def running(self, program_id: str, keys: tuple[tuple, ...], attained: float) -> None:
+        """Running programs are not used: buckets learn from finished programs only."""
+
+    def observe(self, keys: tuple[tuple, ...], size: float, program_id: str | None = None
+                ) -> None:
         """A program with these `keys` finished after `size` calls."""
         self.observed += 1
         for buckets, key in zip(self._buckets, keys):

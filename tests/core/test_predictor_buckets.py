@@ -1,10 +1,10 @@
-"""The Gittins index of an empirical size distribution, and the online predictor that
+"""The Gittins index of an empirical size distribution, and the bucket predictor that
 learns those distributions per feature bucket: cold start, backoff, refresh, window."""
 import numpy as np
 import pytest
 
 from agentrt.runtime.core.prediction.gittins_index import attained_index, gittins_index
-from agentrt.runtime.core.prediction.service import ServicePredictor
+from agentrt.runtime.core.prediction.buckets import BucketPredictor
 
 
 def sizes(*values: float) -> np.ndarray:
@@ -25,15 +25,20 @@ def test_known_sizes_reduce_to_shortest_remaining_first():
     assert gittins_index(sizes(7, 7, 7), 3).index == pytest.approx(1 / 4)
 
 
+def test_attained_service_order_goes_by_power_of_two_levels():
+    assert [attained_index(a) for a in (0, 1, 2, 3, 4, 7, 8)] == [
+        1.0, 1 / 2, 1 / 3, 1 / 3, 1 / 5, 1 / 5, 1 / 9]
+
+
 def test_a_job_past_every_sample_gets_the_attained_service_index():
     result = gittins_index(sizes(2, 3), 5)
-    assert result.index == attained_index(5) == pytest.approx(1 / 6)
+    assert result.index == attained_index(5) == pytest.approx(1 / 5)
     assert result.mean_remaining is None
     with pytest.raises(ValueError, match="attained service must be >= 0"):
         gittins_index(sizes(2, 3), -1)
 
 
-def learned(predictor: ServicePredictor, agent: str, features, *totals: int) -> tuple:
+def learned(predictor: BucketPredictor, agent: str, features, *totals: int) -> tuple:
     keys = predictor.keys(agent, features)
     for total in totals:
         predictor.observe(keys, total)
@@ -41,7 +46,7 @@ def learned(predictor: ServicePredictor, agent: str, features, *totals: int) -> 
 
 
 def test_cold_start_orders_by_attained_service():
-    p = ServicePredictor(min_samples=4, min_tail=1)
+    p = BucketPredictor(min_samples=4, min_tail=1)
     keys = learned(p, "coder", {"task_kind": "fix"}, 5, 5, 5)  # 3 < 4: still cold
     assert [p.predict(keys, a).level for a in (0, 2)] == [-1, -1]
     assert p.predict(keys, 0).index > p.predict(keys, 2).index  # least attained first
@@ -50,7 +55,7 @@ def test_cold_start_orders_by_attained_service():
 
 
 def test_the_finest_bucket_with_enough_programs_decides():
-    p = ServicePredictor(min_samples=4, min_tail=1)
+    p = BucketPredictor(min_samples=4, min_tail=1)
     short = learned(p, "coder", {"task_kind": "question"}, 2, 2, 2, 2)
     long = learned(p, "coder", {"task_kind": "refactor"}, 40, 40, 40, 40)
     assert p.predict(short, 0).index == pytest.approx(1 / 2)
@@ -62,7 +67,7 @@ def test_the_finest_bucket_with_enough_programs_decides():
 
 
 def test_too_few_programs_longer_than_the_attained_service_move_to_a_coarser_level():
-    p = ServicePredictor(levels=(("task_kind",), ()), min_samples=4, min_tail=2)
+    p = BucketPredictor(levels=(("task_kind",), ()), min_samples=4, min_tail=2)
     fix = learned(p, "a", {"task_kind": "fix"}, 3, 3, 3, 9)
     learned(p, "a", {"task_kind": "feature"}, 20, 20, 20, 20)
     assert p.predict(fix, 0).level == 0
@@ -71,7 +76,7 @@ def test_too_few_programs_longer_than_the_attained_service_move_to_a_coarser_lev
 
 
 def test_sizes_share_buckets_by_power_of_two_and_missing_features_share_one():
-    p = ServicePredictor()
+    p = BucketPredictor()
     assert p.keys("a", {"repo_tokens": 300_000, "task_kind": "fix"})[0] == \
         p.keys("a", {"repo_tokens": 400_000, "task_kind": "fix"})[0]
     assert p.keys("a", {"repo_tokens": 600_000})[0] != p.keys("a", {"repo_tokens": 300_000})[0]
@@ -79,7 +84,7 @@ def test_sizes_share_buckets_by_power_of_two_and_missing_features_share_one():
 
 
 def test_a_bucket_refreshes_after_a_sixteenth_of_new_programs_and_keeps_a_window():
-    p = ServicePredictor(levels=((),), min_samples=1, min_tail=1, window=40)
+    p = BucketPredictor(levels=((),), min_samples=1, min_tail=1, window=40)
     keys = learned(p, "a", None, *[10] * 32)
     assert p.predict(keys, 0).index == pytest.approx(1 / 10)
     learned(p, "a", None, 1)  # 1 new < 32 / 16: the snapshot stands
@@ -92,6 +97,6 @@ def test_a_bucket_refreshes_after_a_sixteenth_of_new_programs_and_keeps_a_window
 
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="the last level must be"):
-        ServicePredictor(levels=(("agent",),))
+        BucketPredictor(levels=(("agent",),))
     with pytest.raises(ValueError, match="window >= min_samples"):
-        ServicePredictor(min_samples=50, window=10)
+        BucketPredictor(min_samples=50, window=10)
