@@ -22,7 +22,8 @@ This package only gathers the public names of `programs` (authoring) and `runtim
 from agentrt.programs import Candidate, ChatReply, StepContext, program, step, tool
 
 __all__ = ["tool", "step", "program", "Candidate", "ChatReply", "StepContext", "Runtime",
-           "RuntimeConfig", "Workload", "run", "serve"]
+           "RuntimeConfig", "Workload", "run", "serve",
+           "LLMCallError", "ProgramEnded", "SchedulerLost"]
 
 
 def __getattr__(name: str):
@@ -35,6 +36,9 @@ def __getattr__(name: str):
     if name == "RuntimeConfig":
         from agentrt.runtime.config import RuntimeConfig
         return RuntimeConfig
+    if name in ("LLMCallError", "ProgramEnded", "SchedulerLost"):  # what a step may catch
+        from agentrt.runtime.runner import errors
+        return getattr(errors, name)
     if name == "Workload":
         from agentrt.runtime.workload import Workload
         return Workload

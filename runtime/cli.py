@@ -70,7 +70,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=float,
                         help="wall seconds per simulated GPU second (default 1.0)")
     parser.add_argument("--queue", help="queue policy (program_fcfs, request_fcfs, plas, "
-                                        "atlas, fair_share)")
+                                        "atlas, fair_share, gittins)")
     parser.add_argument("--router", help="routing policy (sticky, least_loaded, "
                                          "least_outstanding, round_robin, autellix, dualmap)")
     parser.add_argument("--stealing", action=argparse.BooleanOptionalAction, default=None,

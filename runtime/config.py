@@ -260,6 +260,9 @@ class RuntimeConfig(ClusterSettings):
     the run's folder (one machine); `postgresql://user@host/db` a PostgreSQL database
     every node reaches (a multi-node Ray cluster); `sqlite:///abs/path.sqlite` another
     SQLite file; "off" no journal (nothing can be resumed)."""
+    worker_health_timeout_s: float = Field(20.0, gt=0)
+    """A worker that does not answer the scheduler's health check (every second) within
+    this many seconds leaves routing; its calls run elsewhere."""
     sim_gpu_resource: str = "sim_gpu"
     """Ray custom resource that places one simulated worker."""
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))

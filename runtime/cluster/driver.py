@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 import ray
 from opentelemetry import trace as otel
+from ray.exceptions import RayActorError, RayTaskError
 
 from agentrt.programs import ProgramDef
 from agentrt.programs.workloads.spec import ProgramSpec
@@ -44,8 +45,10 @@ from agentrt.runtime.interrupts import SIGNAL_NAMES, RunInterrupted, StopSignals
 from agentrt.runtime.journal import OFF, ResumeError, sqlite_url
 from agentrt.runtime.journal.run_journal import RunJournal
 from agentrt.runtime.report import RunReport
-from agentrt.runtime.results import ProgramResult
-from agentrt.runtime.runner.choices import PlanningSettings, check_declared_models
+from agentrt.runtime.results import FAILED, ProgramResult
+from agentrt.runtime.runner.choices import (
+    PlanningSettings, check_declared_models, check_priced,
+)
 from agentrt.runtime.runner.replay import trace_program
 from agentrt.runtime.run_paths import resolve_runs_dir
 
@@ -125,7 +128,8 @@ class Runtime:
         tracing.setup("agentrt-driver")
         self._connect()
         self._scheduler = SchedulerActor.remote(cfg.control_settings(), clock,
-                                                costs[pools[0][0].model], costs)
+                                                costs[pools[0][0].model], costs,
+                                                cfg.worker_health_timeout_s)
         placement = self._placement()
         self._workers = []
         for pool, factory in pools:
@@ -224,7 +228,9 @@ class Runtime:
         its steps declare, without starting anything: an invalid program raises here
         (ProgramValidationError, ChoiceDeclarationError) before Ray starts."""
         for kwargs in inputs:
-            check_declared_models(program.build(**kwargs), self.planning)
+            graph = program.build(**kwargs)
+            check_declared_models(graph, self.planning)
+            check_priced(program, graph, self.config)
 
     @property
     def planning(self) -> PlanningSettings:
@@ -256,7 +262,27 @@ class Runtime:
 
     def check_integrity(self) -> None:
         """Every worker's KV accounting is consistent (raises otherwise)."""
-        ray.get([w.check_integrity.remote() for w in self._workers], timeout=60)
+        self._ask_workers("check_integrity")
+
+    def _ask_workers(self, method: str) -> list[Any]:
+        """Call `method` on every worker still in routing, in worker order (a worker
+        that died or hung left it: the scheduler's summary names it in lost_workers).
+        None before the cluster started (a resume with nothing left to run)."""
+        if self._scheduler is None:
+            return []
+        try:
+            lost = ray.get(self._scheduler.summary.remote(), timeout=60)["lost_workers"]
+        except RayActorError:  # the scheduler is gone: ask every worker that answers
+            lost = {}
+        live = [w for i, w in enumerate(self._workers) if f"w{i}" not in lost]
+        refs = [getattr(w, method).remote() for w in live]
+        out = []
+        for ref in refs:
+            try:
+                out.append(ray.get(ref, timeout=60))
+            except RayActorError:
+                continue
+        return out
 
     def _run(self, launches: list[_Launch], progress: Progress | None) -> RunReport:
         """Journaled outcomes first (before Ray starts: a bad resume fails fast), then
@@ -277,7 +303,7 @@ class Runtime:
             results, unfinished = self._run_launches(launches, progress, stop, len(done))
         self._write_spans(tracing.drain())
         wall = time.time() - start
-        workers = ray.get([w.stats.remote() for w in self._workers], timeout=60)
+        workers = self._ask_workers("stats")
         report = RunReport(results=sorted(done + results, key=lambda r: r.program_id),
                            wall_time_s=wall, trace_path=self.run_dir / "trace.jsonl",
                            time_scale=self.config.time_scale, workers=workers,
@@ -296,7 +322,7 @@ class Runtime:
         Returns the results and the ids of programs that did not finish (stopped)."""
         limit = self.config.max_concurrent_programs
         waiting = deque(sorted(launches, key=lambda launch: launch.start_at))  # stable
-        pending: dict[Any, tuple[str, otel.Span]] = {}
+        pending: dict[Any, tuple] = {}  # ref -> (program id, span, runner index, start)
         results: list[ProgramResult] = []
         refs: dict[int, Any] = {}  # each program in Ray's object store once
         total = done + len(launches)
@@ -314,23 +340,60 @@ class Runtime:
                 continue
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=timeout)
             for ref in ready:
-                _, span = pending.pop(ref)
-                result: ProgramResult = wire.decode(ray.get(ref))
-                self._close(span, result)
+                entry = pending.pop(ref)
+                result = self._collect(ref, entry)
+                self._close(entry[1], result)
                 results.append(result)
                 if progress is not None:
                     progress(done + len(results), total, result)
-        for program_id, span in pending.values():
+        for program_id, span, *_ in pending.values():
             span.set_attribute("agentrt.program.status", "interrupted")
             span.end()
-        unfinished = [pid for pid, _ in pending.values()] + [w.program_id for w in waiting]
+        unfinished = [entry[0] for entry in pending.values()] + [w.program_id for w in waiting]
         return sorted(results, key=lambda r: r.program_id), sorted(unfinished)
+
+    def _collect(self, ref: Any, entry: tuple) -> ProgramResult:
+        """A launched program's result; a program whose runner died fails with the
+        reason (the scheduler drops what it kept of it, the runner is replaced so later
+        programs run), and the rest of the run goes on."""
+        program_id, span, runner_index, arrival = entry
+        try:
+            return wire.decode(ray.get(ref))
+        except RayTaskError as error:  # the runner raised outside the program's steps
+            why = f"its program runner raised {str(error.cause or error).splitlines()[0]}"
+        except RayActorError as error:
+            self._replace_runner(runner_index)
+            why = (f"its program runner died ({type(error).__name__}); see the Ray logs "
+                   f"for why, and run it again")
+        try:
+            ray.get(self._scheduler.program_abandoned.remote(program_id), timeout=30)
+        except Exception:  # the scheduler is gone too: nothing left to tidy
+            pass
+        return ProgramResult(
+            program_id=program_id, name=span.name.removeprefix("invoke_workflow "),
+            tenant=span.attributes.get("agentrt.tenant", "default"), status=FAILED, arrival=arrival, finished_at=time.time(),
+            error=why)
+
+    def _replace_runner(self, index: int) -> None:
+        """A fresh runner in the dead one's place (once per death)."""
+        runner = self._runners[index]
+        try:
+            ray.get(runner.leftover_spans.remote(), timeout=5)
+            return  # still alive: replaced already
+        except Exception:
+            pass
+        cfg = self.config
+        prices = {m: (p.input_per_m, p.output_per_m) for m, p in cfg.prices.items()}
+        self._runners[index] = ProgramRunner.remote(
+            self._scheduler, cfg.served_models()[0], list(self.planning.served),
+            cfg.block_size, prices, self.planning.to_plain(), self.clock)
 
     def _launch(self, launch: _Launch, refs: dict[int, Any]):
         program, program_id = launch.program, launch.program_id
         if id(program) not in refs:
             refs[id(program)] = ray.put(program)
-        runner = self._runners[self._launched % len(self._runners)]
+        index = self._launched % len(self._runners)
+        runner = self._runners[index]
         self._launched += 1
         links, resumed = self._journal.links(program_id) if self._journal else ([], {})
         span = tracing.tracer().start_span(f"invoke_workflow {program.name}", links=links)
@@ -342,9 +405,10 @@ class Runtime:
         if self._journal is not None:
             journal = self._journal.started(program_id, program.name, launch.kwargs, span)
         carrier = tracing.inject(otel.set_span_in_context(span))
+        arrival = time.time()
         ref = runner.run_program.remote(refs[id(program)], (), launch.kwargs, program_id,
-                                        time.time(), carrier, journal=journal)
-        return ref, (program_id, span)
+                                        arrival, carrier, journal=journal)
+        return ref, (program_id, span, index, arrival)
 
     # -- journal -------------------------------------------------------------------
     def _adopt(self, run_id: str) -> None:

@@ -14,12 +14,14 @@ import uuid
 from typing import Any
 
 import ray
+from ray.exceptions import RayActorError
 
 from agentrt.runtime import tracing, wire
 from agentrt.runtime.cluster.clock import RunClock
 from agentrt.runtime.runner.choices import PlanningSettings
 from agentrt.runtime.core.budget import Price
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.runner.errors import SchedulerLost
 from agentrt.runtime.runner.tokenizers import Tokenizers
 from agentrt.runtime.runner.execution import execute_program
 from agentrt.runtime.journal import JournalConnections, JournalError, ProgramJournal
@@ -27,10 +29,20 @@ from agentrt.runtime.results import FAILED, ProgramResult
 from agentrt.toolmgr import ToolManager, ToolRegistry
 
 
+def _lost(error: BaseException) -> SchedulerLost:
+    return SchedulerLost(
+        f"the scheduler actor is gone ({type(error).__name__}), so no LLM call can be "
+        f"served in this run; see the Ray logs for why it died, and run the programs "
+        f"again")
+
+
 class ActorBackend:
     """The ChatBackend that talks to the scheduler actor. Every call is numbered, so
     the scheduler takes this runner's calls in the order they were made (a tool's
-    timing before the next turn it enables, a step's end after its last call)."""
+    timing before the next turn it enables, a step's end after its last call).
+
+    When the scheduler is gone, calls raise SchedulerLost; tidying up (a program's or
+    a session's end) is skipped, since nothing is left to tidy."""
 
     def __init__(self, scheduler: Any) -> None:
         self._scheduler = scheduler
@@ -41,25 +53,40 @@ class ActorBackend:
         return self._caller, next(self._calls)
 
     async def program_started(self, program_id: str) -> None:
-        await self._scheduler.program_started.remote(program_id, *self._seq())
+        await self._call(self._scheduler.program_started.remote(program_id, *self._seq()))
 
     async def program_finished(self, program_id: str) -> None:
-        await self._scheduler.program_ended.remote(program_id, *self._seq())
+        await self._tidy(self._scheduler.program_ended.remote(program_id, *self._seq()))
 
     async def chat(self, request: LLMRequest) -> RequestDone:
         ref = self._scheduler.chat.remote(wire.encode(request), *self._seq())
-        return wire.decode(await ref)
+        return wire.decode(await self._call(ref))
 
     async def chat_forks(self, requests: list[LLMRequest]) -> list[RequestDone]:
         ref = self._scheduler.chat_forks.remote([wire.encode(r) for r in requests],
                                                 *self._seq())
-        return [wire.decode(done) for done in await ref]
+        return [wire.decode(done) for done in await self._call(ref)]
 
-    async def abort(self, request_id: str) -> None:
-        await self._scheduler.abort.remote(request_id, *self._seq())
+    async def abort(self, request_id: str) -> bool:
+        return await self._tidy(self._scheduler.abort.remote(request_id, *self._seq()),
+                                default=False)
 
     async def release_session(self, session_id: str) -> None:
-        await self._scheduler.release_session.remote(session_id, *self._seq())
+        await self._tidy(self._scheduler.release_session.remote(session_id, *self._seq()))
+
+    @staticmethod
+    async def _call(ref: Any) -> Any:
+        try:
+            return await ref
+        except RayActorError as error:
+            raise _lost(error) from None
+
+    @staticmethod
+    async def _tidy(ref: Any, default: Any = None) -> Any:
+        try:
+            return await ref
+        except RayActorError:
+            return default
 
     def tool_finished(self, session_id: str, tool: str, seconds: float,
                       prior_s: float | None) -> None:

@@ -16,10 +16,12 @@ instant are routed in the order they called, as in the simulator.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from typing import Any, Callable
 
 import ray
+from ray.exceptions import RayActorError
 
 from agentrt.runtime import wire
 from agentrt.runtime.cluster import commands as cmd
@@ -27,7 +29,13 @@ from agentrt.runtime.cluster.clock import RunClock
 from agentrt.runtime.cluster.ordering import CallerOrder
 from agentrt.runtime.core.control import ClusterControl, ControlSettings
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.pools import NoWorkerError
+from agentrt.runtime.engines.base import failed_call
 from agentrt.runtime.core.stealing import SessionMove
+
+log = logging.getLogger(__name__)
+
+HEALTH_INTERVAL_S = 1.0  # how often every worker is asked whether it is alive
 
 
 class ActorTransport:
@@ -89,16 +97,20 @@ class ActorTransport:
 @ray.remote(num_cpus=0, max_concurrency=100_000)
 class SchedulerActor:
     def __init__(self, settings: ControlSettings, clock: RunClock, cost: Any = None,
-                 costs: dict[str, Any] | None = None) -> None:
+                 costs: dict[str, Any] | None = None, health_timeout_s: float = 20.0) -> None:
         """`cost`: the workers' performance model, which prices moving and rebuilding
-        a session's KV (`costs`: per model, with several worker pools)."""
+        a session's KV (`costs`: per model, with several worker pools). A worker that
+        does not answer a health check within `health_timeout_s` leaves routing."""
         self.clock = clock
+        self.health_timeout_s = health_timeout_s
         self.transport = ActorTransport(self._wake_at)
         self.control = ClusterControl(settings, self.transport, cost, costs)
         self._futures: dict[str, asyncio.Future] = {}
         self._order = CallerOrder()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
+        self._watchdog: asyncio.Task | None = None
+        self.lost: dict[str, str] = {}  # worker -> why it left routing
 
     async def register_workers(self, workers: list[tuple[bytes, Any]]) -> list[str]:
         """Add workers (wire-encoded EngineInfo, handle) in the given order: the order
@@ -110,7 +122,24 @@ class SchedulerActor:
             self.transport.handles[info.worker_id] = handle
         peers = dict(self.transport.handles)
         await asyncio.gather(*(h.set_peers.remote(peers) for h in peers.values()))
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         return list(peers)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def worker_failed(self, worker_id: str, reason: str) -> None:
+        """A worker's engine failed (its calls were already failed with the reason):
+        it leaves routing."""
+        self._lose(worker_id, reason)
+
+    async def program_abandoned(self, program_id: str) -> None:
+        """A program whose runner died: whatever the control keeps of it goes."""
+        now = self.clock.now()
+        with self.control.batch(now):
+            self.control.program_ended(program_id, now)
+        self._flush(now)
 
     # -- runners -------------------------------------------------------------------
     async def program_started(self, program_id: str, caller: str = "", seq: int = 0) -> None:
@@ -129,7 +158,10 @@ class SchedulerActor:
         def submit(now: float) -> None:
             request = self._received(wire.decode(request_bytes))
             self._futures[request.request_id] = future
-            self.control.submit(request, now)
+            try:
+                self.control.submit(request, now)
+            except NoWorkerError as error:
+                self._resolve(failed_call(request, "", now, str(error)))
 
         await self._in_turn(caller, seq, submit)
         done: RequestDone = await future
@@ -148,16 +180,24 @@ class SchedulerActor:
             for request in group:
                 futures.append(loop.create_future())
                 self._futures[request.request_id] = futures[-1]
-            self.control.submit_forks(group, now)
+            try:
+                self.control.submit_forks(group, now)
+            except NoWorkerError as error:
+                for request in group:
+                    self._resolve(failed_call(request, "", now, str(error)))
 
         await self._in_turn(caller, seq, submit)
         return [wire.encode(done) for done in await asyncio.gather(*futures)]
 
-    async def abort(self, request_id: str, caller: str = "", seq: int = 0) -> None:
+    async def abort(self, request_id: str, caller: str = "", seq: int = 0) -> bool:
+        """Cancel a call; True if it had reached a worker (its prompt is charged)."""
         future = self._futures.pop(request_id, None)
         if future is not None and not future.done():
             future.cancel()
-        await self._in_turn(caller, seq, lambda now: self.control.abort(request_id, now))
+        sent = []
+        await self._in_turn(caller, seq, lambda now: sent.append(
+            self.control.abort(request_id, now)))
+        return bool(sent and sent[0])
 
     async def release_session(self, session_id: str, caller: str = "", seq: int = 0) -> None:
         await self._in_turn(caller, seq, lambda now: self.control.session_ended(
@@ -171,11 +211,13 @@ class SchedulerActor:
 
     # -- workers -------------------------------------------------------------------
     async def report(self, worker_id: str, events: list[bytes], stats: bytes) -> None:
+        if worker_id not in self.transport.handles:
+            return  # a worker given up: its calls were routed again
         now = self.clock.now()
         with self.control.batch(now):
             self.control.on_step(worker_id, [wire.decode(e) for e in events],
                                  wire.decode(stats), now, self._resolve)
-        self.transport.flush()
+        self._flush(now)
 
     # -- reading -------------------------------------------------------------------
     async def summary(self) -> dict[str, Any]:
@@ -184,7 +226,8 @@ class SchedulerActor:
                 "completed": c.completed, "queued": control.scheduler.num_queued,
                 "inflight": control.scheduler.num_inflight, "stolen": c.stolen,
                 "moves": control.moves, "pin_decisions": dict(control.retention.decided),
-                "prefetches": control.retention.prefetches}
+                "prefetches": control.retention.prefetches, "lost_workers": dict(self.lost),
+                "rerouted": c.rerouted}
 
     async def worker_infos(self) -> list[bytes]:
         """Each worker's wire-encoded EngineInfo, in the order they joined."""
@@ -229,7 +272,7 @@ class SchedulerActor:
             now = self.clock.now()
             with self.control.batch(now):
                 act(now)
-            self.transport.flush()
+            self._flush(now)
         finally:
             if caller:
                 self._order.done(caller, seq)
@@ -238,6 +281,46 @@ class SchedulerActor:
         """A runner's call, with its program's arrival moved to the run clock."""
         request.program_arrival = self.clock.to_run(request.program_arrival)
         return request
+
+    # -- supervision ---------------------------------------------------------------
+    async def _watch(self) -> None:
+        """Ask every worker whether it is alive; one that died or does not answer
+        leaves routing, and its calls are routed again."""
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+            workers = list(self.transport.handles.items())
+            answers = await asyncio.gather(
+                *(asyncio.wait_for(h.ping.remote(), self.health_timeout_s)
+                  for _, h in workers),
+                return_exceptions=True)
+            for (worker_id, _), answer in zip(workers, answers):
+                if isinstance(answer, asyncio.TimeoutError):
+                    self._lose(worker_id, f"it did not answer a health check within "
+                                          f"{self.health_timeout_s:g} s (hung?)")
+                elif isinstance(answer, RayActorError):
+                    self._lose(worker_id, f"its process died ({type(answer).__name__})")
+                elif answer is False:
+                    self._lose(worker_id, "its engine failed")
+
+    def _lose(self, worker_id: str, reason: str) -> None:
+        """Take a worker out of routing: the engine and its KV are gone, so its queued
+        and in-flight calls are routed to the others (those in flight restart)."""
+        if self.transport.handles.pop(worker_id, None) is None:
+            return
+        self.lost[worker_id] = reason
+        log.warning("worker %s left routing: %s", worker_id, reason)
+        now = self.clock.now()
+        with self.control.batch(now):
+            self.control.remove_worker(worker_id, now)
+            self.control.pump_all(now)
+        self._flush(now)
+
+    def _flush(self, now: float) -> None:
+        """Send the workers what the control decided; calls left with no worker to
+        serve them fail to their callers with the reason."""
+        self.transport.flush()
+        for done in self.control.take_stranded(now):
+            self._resolve(done)
 
     def _resolve(self, done: RequestDone) -> None:
         future = self._futures.pop(done.request_id, None)
@@ -260,7 +343,7 @@ class SchedulerActor:
         now = self.clock.now()
         with self.control.batch(now):
             self.control.on_timer(now)
-        self.transport.flush()
+        self._flush(now)
         following = self.control.next_timer()
         if math.isfinite(following):
             self._wake_at(following)

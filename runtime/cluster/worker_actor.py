@@ -19,6 +19,8 @@ wait until the copy lands (`receive_kv`) or `EXPECT_TIMEOUT_S` passes.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import time
 from typing import Any
 
@@ -29,8 +31,10 @@ from agentrt.runtime import wire
 from agentrt.runtime.cluster import commands as cmd
 from agentrt.runtime.cluster.clock import RunClock
 from agentrt.runtime.cluster.ordering import CallerOrder
-from agentrt.runtime.core.messages import EngineEvent, LLMRequest
-from agentrt.runtime.engines.base import Engine
+from agentrt.runtime.core.messages import EngineEvent, LLMRequest, RequestDone
+from agentrt.runtime.engines.base import Engine, failed_call, submit_or_refuse
+
+log = logging.getLogger(__name__)
 
 CATCH_UP_S = 0.1
 EXPECT_TIMEOUT_S = 10.0  # wall seconds a stolen session's calls wait for its KV
@@ -50,6 +54,8 @@ class WorkerActor:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task | None = None
         self._events: list[EngineEvent] = []  # realtime: events not reported yet
+        self._live: dict[str, LLMRequest] = {}  # calls submitted, not finished
+        self.failure: str | None = None  # why the engine stopped, if it did
         self._gpu_time = 0.0
         self._steps = 0
 
@@ -61,6 +67,14 @@ class WorkerActor:
             else:
                 self._loop_task = asyncio.get_running_loop().create_task(self._loop())
         return wire.encode(self.engine.info)
+
+    async def ping(self) -> bool:
+        """The scheduler's health check: False once the engine failed."""
+        return self.failure is None
+
+    async def process_id(self) -> int:
+        """The worker's process (for operators: where its logs and stacks are)."""
+        return os.getpid()
 
     async def set_peers(self, peers: dict[str, Any]) -> None:
         self.peers = {w: h for w, h in peers.items() if w != self.worker_id}
@@ -112,10 +126,11 @@ class WorkerActor:
                 if held is not None:
                     held.append(request)
                 else:
-                    engine.submit(request, now)
+                    self._submit(request, now)
         elif isinstance(command, cmd.Abort):
             for held in self._expected.values():
                 held[:] = [r for r in held if r.request_id != command.request_id]
+            self._live.pop(command.request_id, None)
             engine.abort(command.request_id, now)
         elif isinstance(command, cmd.Release):
             engine.release(command.session_id, now)
@@ -155,15 +170,45 @@ class WorkerActor:
         if held:
             now = self.clock.now()
             for request in held:
-                self.engine.submit(request, now)
+                self._submit(request, now)
             self._wake.set()
+
+    def _submit(self, request: LLMRequest, now: float) -> None:
+        """A call the engine refuses goes back to the scheduler as a RequestDone naming
+        the limit, so its step gets the error and its place is freed."""
+        if self.failure is not None:
+            self._emit([failed_call(request, self.worker_id, now, self.failure)])
+            return
+        refused = submit_or_refuse(self.engine, request, now)
+        if refused is not None:
+            self._emit([refused])
+        else:
+            self._live[request.request_id] = request
 
     # -- driving the engine --------------------------------------------------------
     def _emit(self, events: list[EngineEvent]) -> None:
-        """A realtime engine's events: reported on the next turn of the loop."""
+        """Events outside a step (a realtime engine's, refusals): reported on the next
+        turn of the loop."""
         if not self._events:
             asyncio.get_running_loop().call_soon(self._report_emitted)
         self._events.extend(events)
+        self._forget_finished(events)
+
+    def _forget_finished(self, events: list[EngineEvent]) -> None:
+        for event in events:
+            if isinstance(event, RequestDone):
+                self._live.pop(event.request_id, None)
+
+    def _engine_failed(self, error: BaseException) -> None:
+        """The engine raised: every call it held fails with the reason, and the worker
+        asks to leave routing (new calls it still receives fail the same way)."""
+        self.failure = (f"worker {self.worker_id}'s engine failed: "
+                        f"{type(error).__name__}: {error}")
+        log.error("%s", self.failure, exc_info=error)
+        now = self.clock.now()
+        self._emit([failed_call(r, self.worker_id, now, self.failure)
+                    for r in self._live.values()])
+        self.scheduler.worker_failed.remote(self.worker_id, self.failure)
 
     def _report_emitted(self) -> None:
         events, self._events = self._events, []
@@ -180,7 +225,12 @@ class WorkerActor:
                 step_end = None
                 continue
             wall = time.time()
-            result = engine.step(clock.to_run(wall))
+            try:
+                result = engine.step(clock.to_run(wall))
+            except Exception as error:  # the engine's bug: fail its calls, leave routing
+                self._engine_failed(error)
+                return
+            self._forget_finished(result.events)
             self._gpu_time += result.duration
             self._steps += 1
             start = wall if step_end is None or step_end < wall - CATCH_UP_S else step_end

@@ -24,6 +24,10 @@ from agentrt.runtime.core.messages import LLMRequest
 from agentrt.runtime.core.routing.base import ClusterView, CostModel, Router, WorkerLoad
 
 
+class NoWorkerError(RuntimeError):
+    """Every worker that served a call's model has left the cluster."""
+
+
 @dataclass(slots=True)
 class Pool:
     model: str
@@ -39,6 +43,7 @@ class Pools:
         self.aliases: dict[str, str] = dict(aliases or {})
         self.by_model: dict[str, Pool] = {}
         self.of_worker: dict[str, Pool] = {}
+        self.gone: set[str] = set()  # models whose every worker left
 
     def add(self, load: WorkerLoad, model: str, cost: CostModel | None) -> Pool:
         pool = self.by_model.get(model)
@@ -49,6 +54,7 @@ class Pools:
                                     program_home=shared.program_home,
                                     cost=cost if cost is not None else shared.cost)
             pool = self.by_model[model] = Pool(model, pool_view, self._make_router())
+            self.gone.discard(model)
         pool.view.workers[load.worker_id] = load
         pool.router.add_worker(load.worker_id)
         self.of_worker[load.worker_id] = pool
@@ -60,15 +66,23 @@ class Pools:
         pool.router.remove_worker(worker_id)
         if not pool.view.workers:
             del self.by_model[pool.model]
+            self.gone.add(pool.model)
 
     def for_request(self, request: LLMRequest) -> Pool:
-        """The pool that serves the call's model. Raises ValueError naming the served
-        models when none does."""
+        """The pool that serves the call's model. Raises NoWorkerError when every worker
+        of that pool has left (or the only pool has), ValueError naming the served
+        models when none ever served it."""
         model = self.aliases.get(request.model, request.model)
         pool = self.by_model.get(model)
         if pool is not None:
             return pool
-        if len(self.by_model) == 1:
+        if self.gone and (model in self.gone or not self.by_model):
+            lost = model if model in self.gone else ", ".join(sorted(self.gone))
+            raise NoWorkerError(
+                f"no worker serves model {lost!r} any more: every worker of its pool left "
+                f"the cluster (call {request.request_id!r}); add workers for it, or run "
+                f"the program again once they are back")
+        if len(self.by_model) == 1 and not self.gone:
             return next(iter(self.by_model.values()))
         if not self.by_model:
             raise RuntimeError("no workers: add a worker before routing requests")

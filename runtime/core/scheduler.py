@@ -34,7 +34,7 @@ from agentrt.runtime.core import decisions as log
 from agentrt.runtime.core.decisions import Decision, Dispatch
 from agentrt.runtime.core.messages import EngineEvent, EngineStats, Evicted, LLMRequest, RequestDone
 from agentrt.runtime.core.placement import Placements
-from agentrt.runtime.core.pools import Pools
+from agentrt.runtime.core.pools import NoWorkerError, Pools
 from agentrt.runtime.core.queueing.policy import InFlight, QueuePolicy, execution_time
 from agentrt.runtime.core.queueing.registry import make_queue_policy
 from agentrt.runtime.core.routing.registry import (
@@ -86,6 +86,7 @@ class Scheduler:
         self._preempts = (type(self.policy).choose_preemption
                           is not QueuePolicy.choose_preemption)
         self.counters = SchedulerCounters()
+        self.stranded: list[tuple[LLMRequest, str]] = []  # unroutable calls, and why
         self.record = record
         self.decisions: list[Decision] = []  # filled only when `record` is on
 
@@ -108,24 +109,32 @@ class Scheduler:
         """Take a worker out. Its queued and in-flight calls are routed again (in-flight
         ones restart from scratch elsewhere; their engine is gone; fork groups stay
         together). Only sessions homed there lose their home. Returns the re-routed
-        requests."""
+        requests; those no remaining worker serves (the last of their model's pool
+        left) are forgotten and left in `stranded` for the caller to fail."""
         if worker_id not in self.view.workers:
             raise KeyError(f"unknown worker {worker_id!r}")
         del self.view.workers[worker_id]
         self.pools.remove(worker_id)
         moved = self.placements.drop_worker(worker_id)
         group_worker: dict[tuple[str, ...], str] = {}
+        rerouted = []
         for p in moved:
-            if p.inflight:
-                self.policy.on_requeue(p.request, now, 0.0)
             target = group_worker.get(p.group) if p.group else None
             if target is None:
-                target = self.pools.route(p.request)
+                try:
+                    target = self.pools.route(p.request)
+                except NoWorkerError as error:
+                    self.policy.on_forget(p.request)
+                    self.stranded.append((p.request, str(error)))
+                    continue
                 if p.group:
                     group_worker[p.group] = target
+            if p.inflight:
+                self.policy.on_requeue(p.request, now, 0.0)
             self.placements.place(p.request, target, now, p.group)
             self.counters.rerouted += 1
-        return [p.request for p in moved]
+            rerouted.append(p.request)
+        return rerouted
 
     @property
     def worker_ids(self) -> list[str]:
@@ -133,7 +142,9 @@ class Scheduler:
 
     # -- requests ------------------------------------------------------------------
     def submit(self, request: LLMRequest, now: float) -> str:
-        """Route and queue a call; returns the worker it is queued for."""
+        """Route and queue a call; returns the worker it is queued for. Raises
+        NoWorkerError (before taking the call) when every worker of its model left."""
+        self.pools.for_request(request)
         self._admit(request, now)
         worker_id = self.pools.route(request)
         self.placements.place(request, worker_id, now)
@@ -153,6 +164,7 @@ class Scheduler:
         group = tuple(r.request_id for r in requests)
         if len(set(group)) != len(group):
             raise ValueError(f"fork request ids must be distinct, got {list(group)}")
+        self.pools.for_request(requests[0])
         for request in requests:
             self._admit(request, now)
         worker_id = self.pools.route(requests[0])

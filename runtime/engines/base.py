@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, Protocol, runtime_checkable
 
 from agentrt.kvcache.prefix import TokenChain
-from agentrt.runtime.core.messages import EngineEvent, EngineStats, LLMRequest
+from agentrt.runtime.core.messages import EngineEvent, EngineStats, LLMRequest, RequestDone
 from agentrt.runtime.core.retention.decision import PauseHint, PinDecision
 
 
@@ -49,6 +49,27 @@ class EngineRefused(ValueError):
         super().__init__(message)
         self.request_id = request_id
         self.limit_tokens = limit_tokens
+
+
+def failed_call(request: LLMRequest, worker_id: str, now: float, error: str) -> RequestDone:
+    """The RequestDone of a call that could not be served: finish reason "error", the
+    reason, no tokens."""
+    return RequestDone(
+        request.request_id, request.session_id, request.program_id, worker_id,
+        finished_at=now, prompt_tokens=0, cached_tokens=0, prefilled_tokens=0,
+        output_tokens=0, finish_reason="error", error=error, dispatched_at=now,
+        first_scheduled_at=now, first_token_at=now)
+
+
+def submit_or_refuse(engine: "Engine", request: LLMRequest, now: float) -> RequestDone | None:
+    """Submit `request`; if the engine refuses it, the RequestDone that tells its caller
+    why (finish reason "error", the refusal's message, no tokens) instead of an
+    exception, so a refused call ends like any other and frees its place."""
+    try:
+        engine.submit(request, now)
+    except EngineRefused as refused:
+        return failed_call(request, engine.worker_id, now, f"refused: {refused}")
+    return None
 
 
 @dataclass(frozen=True, slots=True)

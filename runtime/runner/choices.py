@@ -196,3 +196,20 @@ def _planned_ancestors(graph: ProgramGraph, node_id: str,
             stack.extend(graph.deps(dep))
     order = {n.node_id: i for i, n in enumerate(graph.nodes)}
     return tuple(sorted(found, key=order.__getitem__))
+
+
+def check_priced(program, graph: ProgramGraph, config) -> None:
+    """A program with a USD budget must price every model its steps call: raise
+    `ChoiceDeclarationError` naming the model and the fix (an unpriced model would
+    spend nothing, so the budget would silently not hold)."""
+    if program.options.budget_usd is None:
+        return
+    served = config.served_models()[0]
+    models = {n.model or served for n in graph.nodes if n.kind == "step"}
+    models |= {c.model for n in planned_steps(graph) for c in n.target.options.candidates}
+    for model in sorted(models):
+        if model not in config.prices:
+            raise ChoiceDeclarationError(
+                f"program {program.name!r} has budget_usd={program.options.budget_usd} but "
+                f"model {model!r} has no price, so its calls would cost nothing; add it to "
+                f"RuntimeConfig.prices (priced: {sorted(config.prices)})")

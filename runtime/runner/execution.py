@@ -42,6 +42,7 @@ from agentrt.runtime.journal.program_journal import ProgramJournal
 from agentrt.runtime.journal.records import ToolKey
 from agentrt.runtime.journal.tool_calls import journaled_call
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
+from agentrt.runtime.runner.errors import SchedulerLost
 from agentrt.runtime.runner.portfolio import Admission, PlanStopped, PortfolioSession
 from agentrt.runtime.results import (
     BUDGET_EXHAUSTED, DEADLINE_MISSED, FAILED, REJECTED, STOPPED, SUCCEEDED, ProgramResult,
@@ -80,11 +81,17 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
         result.plan_seconds = list(state.portfolio.plan_seconds)
         return await _journal_outcome(journal, result, final=True)
     async with program_tools(tools, program_id, graph.tools()):  # resources, cancellation
-        await backend.program_started(program_id)
+        try:
+            await backend.program_started(program_id)
+        except SchedulerLost as lost:  # not final: a resume runs the program again
+            lost_result = _result(state, FAILED, str(lost), None, None, clock())
+            return await _journal_outcome(journal, lost_result, final=False)
         try:
             result, final = await _run_program(graph, state, options, admission, backend,
                                                tools, tokenizer, parent)
+            state.ended = result.status
         finally:
+            state.ended = state.ended or "cancelled"  # steps still in threads: fenced
             await asyncio.shield(backend.program_finished(program_id))
     return await _journal_outcome(journal, result, final)
 

@@ -134,9 +134,13 @@ class Sampler:
             try:
                 dones = await ctx._backend.chat_forks(requests)
             except BaseException:
-                for r in held:
-                    state.ledger.cancel(r)
-                await asyncio.shield(asyncio.gather(*(ctx._backend.abort(i) for i in ids)))
+                sent = await asyncio.shield(asyncio.gather(
+                    *(ctx._backend.abort(i) for i in ids)))
+                for r, request, dispatched in zip(held, requests, sent):
+                    if dispatched:  # reached an engine: charged the prompt it was given
+                        state.ledger.settle(r, request.prompt_tokens, 0)
+                    else:
+                        state.ledger.cancel(r)
                 for chat in chats:
                     chat.end()
                 raise

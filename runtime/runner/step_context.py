@@ -25,7 +25,7 @@ from agentrt.programs.errors import UndeclaredToolError
 from agentrt.runtime import tracing
 from agentrt.runtime.core.budget import BudgetLedger
 from agentrt.runtime.core.messages import LLMRequest, PinNote, RequestDone
-from agentrt.runtime.runner.errors import LLMCallError
+from agentrt.runtime.runner.errors import LLMCallError, ProgramEnded
 from agentrt.runtime.core.session_chain import SessionChain, request_id
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
 from agentrt.runtime.journal.records import ToolKey
@@ -34,6 +34,15 @@ from agentrt.runtime.runner.portfolio import PortfolioSession, StepPlan
 from agentrt.runtime.runner.sampling import Sample, Sampler
 from agentrt.runtime.runner.tool_hooks import record_tool_span
 from agentrt.toolmgr import ToolManager, ToolResult
+
+
+class _Aborted(BaseException):
+    """A call cancelled while it waited for its engine; carries whether it had been sent
+    to one (for the ledger) and the cancellation to re-raise."""
+
+    def __init__(self, dispatched: bool, cancellation: asyncio.CancelledError) -> None:
+        super().__init__()
+        self.dispatched, self.cancellation = dispatched, cancellation
 
 
 class ChatBackend(Protocol):
@@ -53,7 +62,9 @@ class ChatBackend(Protocol):
         order of `requests`, once all are done."""
         ...
 
-    async def abort(self, request_id: str) -> None: ...
+    async def abort(self, request_id: str) -> bool:
+        """Cancel the call wherever it is; True if it had been sent to an engine."""
+        ...
 
     async def release_session(self, session_id: str) -> None: ...
 
@@ -82,6 +93,9 @@ class RunningProgram:
     """Wall seconds per run second: tool times go to the scheduler in run seconds."""
     to_wall: Callable[[float], float] | None = None
     """Run-clock seconds to the wall clock's epoch seconds (span timestamps)."""
+    ended: str | None = None
+    """Set (to the program's status) when the program is over: its steps' calls are
+    refused from then on (`ProgramEnded`)."""
     llm_calls: int = 0
     prompt_tokens: int = 0
     cached_tokens: int = 0
@@ -100,6 +114,11 @@ class RunningProgram:
     """Every sampling attempt of planned steps: step, model, k, passes, workers."""
     journal: Any = None
     """The attempt's `runtime.journal.ProgramJournal`, or None without a journal."""
+
+    def check_running(self, what: str) -> None:
+        if self.ended is not None:
+            raise ProgramEnded(f"program {self.program_id!r} ended ({self.ended}); a step "
+                               f"still running cannot {what} any more")
 
 
 class RunnerStepContext:
@@ -166,43 +185,68 @@ class RunnerStepContext:
 
     async def chat_tokens(self, input_tokens: int, output_tokens: int, *,
                           prefix_id: str | None = None, prefix_tokens: int = 0,
+                          fork_from: SessionChain | None = None,
+                          summary_tokens: int | None = None,
                           model: str | None = None, last_call: bool = False,
                           last_turn: bool = False, tool: str | None = None,
-                          tool_s: float | None = None) -> ChatReply:
+                          tool_s: float | None = None,
+                          features: dict[str, Any] | None = None,
+                          program_calls: int | None = None) -> ChatReply:
         """A counted LLM call, as a trace describes one: `input_tokens` more tokens of
         conversation, a reply of `output_tokens` (the engine's responder is told so, and
         it is the call's cap). The session's prompt grows exactly as the simulator's
         player grows it (`SessionChain`: the shared prefix, each call's input, each
         reply), so a replayed trace hits the same cached blocks as its simulation.
 
-        `prefix_id`/`prefix_tokens` name a prefix shared with other sessions; they open
-        the conversation, so only the session's first counted call may pass them
-        (ValueError otherwise). `last_call` tells the scheduler no call of the program
-        follows, `last_turn` that no call of this session does. `tool` is the tool the
-        reply calls (it comes back as the reply's tool call) and `tool_s` how long the
-        trace says it runs (for offline oracles only). A step uses either `chat` or
-        `chat_tokens`, not both."""
+        `prefix_id`/`prefix_tokens` name a prefix shared with other sessions, and
+        `fork_from` (a `fork_point` of another step) makes the session a subagent's fork
+        of that conversation; either opens the conversation, so only the session's
+        first counted call may pass them (ValueError otherwise, or when both are
+        given). `summary_tokens` compacts the conversation before this call's input (it
+        restarts from the shared prefix and a summary that long). `last_call` tells the
+        scheduler no call of the program follows, `last_turn` that no call of this
+        session does. `tool` is the tool the reply calls (it comes back as the reply's
+        tool call; `HUMAN` for a reply a person answers) and `tool_s` how long the trace
+        says it runs; `program_calls` the program's traced number of calls (both for
+        offline oracles only); `features` what the fleet logged about the program. A
+        step uses either `chat` or `chat_tokens`, not both."""
+        opens = prefix_id is not None or prefix_tokens or fork_from is not None
+        if self._chain is not None and opens:
+            raise ValueError(f"session {self.session_id!r}: a shared prefix or a fork opens "
+                             "the conversation; pass prefix_id/prefix_tokens/fork_from to "
+                             "the first chat_tokens call only")
+        if fork_from is not None and (prefix_id is not None or prefix_tokens):
+            raise ValueError(f"session {self.session_id!r}: a fork opens with its parent's "
+                             "conversation, which has its own prefix; pass fork_from or "
+                             "prefix_id/prefix_tokens, not both")
         if self._chain is None:
-            self._chain = SessionChain(self.session_id, self._state.block_size, prefix_id,
-                                       prefix_tokens)
-        elif prefix_id is not None or prefix_tokens:
-            raise ValueError(f"session {self.session_id!r}: the shared prefix opens the "
-                             "conversation; pass prefix_id/prefix_tokens to the first "
-                             "chat_tokens call only")
+            self._chain = (SessionChain.fork(fork_from, self.session_id) if fork_from
+                           is not None else SessionChain(self.session_id,
+                                                         self._state.block_size,
+                                                         prefix_id, prefix_tokens))
         model = self._pick_model(model)
         chain = self._chain
         before = chain.num_tokens
-        prompt = chain.add_input(self._turn, input_tokens)
+        prompt = chain.add_input(self._turn, input_tokens, summary_tokens)
 
         def build(turn: int, allowed: int) -> LLMRequest:
             return self._request(turn, model, prompt, allowed,
                                  output_tokens_hint=output_tokens, last_call=last_call,
                                  last_turn=last_turn, context_before=before, tool_hint=tool,
-                                 tool_hint_s=tool_s)
+                                 tool_hint_s=tool_s, features=features,
+                                 program_calls_hint=program_calls)
 
         done = await self._exchange(model, prompt.num_tokens, output_tokens, build)
         chain.add_output(done)
         return _reply(done)
+
+    def fork_point(self) -> SessionChain:
+        """A snapshot of this step's counted conversation, for subagents to fork from
+        (`chat_tokens(fork_from=...)`). Raises ValueError before the first counted call."""
+        if self._chain is None:
+            raise ValueError(f"session {self.session_id!r} has no counted conversation "
+                             "to fork yet; call chat_tokens first")
+        return SessionChain.fork(self._chain, self.session_id)
 
     async def wait_tool(self, tool: str, seconds: float) -> None:
         """A counted tool call, as a trace describes one: wait `seconds` of run time
@@ -210,6 +254,18 @@ class RunnerStepContext:
         exactly that."""
         await asyncio.sleep(seconds * self._state.time_scale)
         self._backend.tool_finished(self.session_id, tool, seconds, None)
+
+    async def wait_on(self, tool: str, work: Awaitable[Any]) -> Any:
+        """A counted tool call that lasts until `work` completes (a step waiting on the
+        subagents it spawned): tell the scheduler the tool took the run seconds that
+        passed (wall seconds on the program's clock / time scale, as `call_tool`
+        reports). Returns what `work` returns."""
+        state = self._state
+        started = state.clock()
+        result = await work
+        self._backend.tool_finished(
+            self.session_id, tool, max(0.0, state.clock() - started) / state.time_scale, None)
+        return result
 
     async def call_tool(self, call: dict[str, Any]) -> ToolResult:
         """Run one tool call of the model's. A name the step did not declare, unknown
@@ -221,6 +277,7 @@ class RunnerStepContext:
         exceptions, which fail the step: ToolInDoubtError (a side-effecting call that
         may have run but whose result was never journaled) and JournalDivergenceError
         (runtime.journal.tool_calls)."""
+        self._state.check_running("run a tool")
         function = call.get("function") or {}
         name = function.get("name") or call.get("name")
         call_id = call.get("id") or f"{self.session_id}:tool{self._tool_index}"
@@ -281,6 +338,7 @@ class RunnerStepContext:
                         build: Callable[[int, int], LLMRequest]) -> RequestDone:
         """Reserve the call's worst case, send `build(turn, allowed max_tokens)` under a
         chat span, settle the budget with the actual usage."""
+        self._state.check_running("call the model")
         reservation = self._state.ledger.reserve(model, prompt_tokens, max_tokens)
         with tracing.tracer().start_as_current_span(
                 f"chat {model}", kind=otel.SpanKind.CLIENT) as span:
@@ -294,6 +352,13 @@ class RunnerStepContext:
             })
             try:
                 done = await self._send(request)
+            except _Aborted as aborted:
+                # Sent to an engine: charged the prompt it was given; still queued: free.
+                if aborted.dispatched:
+                    self._state.ledger.settle(reservation, request.prompt_tokens, 0)
+                else:
+                    self._state.ledger.cancel(reservation)
+                raise aborted.cancellation from None
             except BaseException:
                 self._state.ledger.cancel(reservation)
                 raise
@@ -321,9 +386,9 @@ class RunnerStepContext:
         state.inflight.add(request.request_id)
         try:
             return await self._backend.chat(request)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._backend.abort(request.request_id))
-            raise
+        except asyncio.CancelledError as cancelled:
+            dispatched = await asyncio.shield(self._backend.abort(request.request_id))
+            raise _Aborted(bool(dispatched), cancelled) from None
         finally:
             state.inflight.discard(request.request_id)
 

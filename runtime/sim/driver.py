@@ -6,7 +6,8 @@ The same `ClusterControl` the Ray runtime drives is driven here by a heap of eve
     STEP_END    an engine iteration (or a fused run of decode iterations) ends: its
                 events go to the control, finished calls to the program player; the
                 worker steps again while it has work
-    TOOL_DONE   a tool call's traced duration has passed: the next turn is submitted
+    TOOL_DONE   a pause's traced duration has passed (a tool call, or a person's think
+                time on a human turn): the next turn is submitted
     TIMER       the control asked to be woken (prefetches, admission ticks)
     SAMPLE      KV use and queue lengths are recorded
     WORKER_CHANGE  a worker joins or leaves mid-run (`SimConfig.worker_changes`)
@@ -34,7 +35,7 @@ from agentrt.runtime.engines.simulated.responder import Responder
 from agentrt.runtime.sim.bounds import program_lower_bound
 from agentrt.runtime.sim.config import SimConfig
 from agentrt.runtime.sim.events import (
-    ARRIVE, SAMPLE, STEP_END, TIMER, TOOL_DONE, WORKER_CHANGE, EventQueue,
+    ARRIVE, REFUSED, SAMPLE, STEP_END, TIMER, TOOL_DONE, WORKER_CHANGE, EventQueue,
 )
 from agentrt.runtime.sim.metrics import Recorder, SimResult
 from agentrt.runtime.sim.player import DoneOutcome, ProgramPlayer
@@ -120,7 +121,8 @@ class Simulation:
     def _handlers(self):
         return {ARRIVE: self._on_arrive, STEP_END: self._on_step_end,
                 TOOL_DONE: self._on_tool_done, SAMPLE: self._on_sample,
-                TIMER: self._on_timer, WORKER_CHANGE: self._on_worker_change}
+                TIMER: self._on_timer, WORKER_CHANGE: self._on_worker_change,
+                REFUSED: self._on_refused}
 
     def _schedule_arrivals(self) -> None:
         cfg, programs, push = self.cfg, self.programs, self.workers.external
@@ -157,10 +159,16 @@ class Simulation:
         workers.step_again(worker_id)
 
     def _on_tool_done(self, session_id: str) -> None:
-        step = self.player.step_of(session_id)
-        turn = step.spec.turns[step.turn]
-        self.control.tool_finished(session_id, turn.tool, turn.tool_duration, self.now)
+        pause = self.player.step_of(session_id).pause
+        self.control.tool_finished(session_id, pause.tool, pause.seconds, self.now)
         self._follow(session_id, self.player.after_tool(session_id, self.now))
+
+    def _on_refused(self, payload) -> None:
+        worker_id, done = payload
+        engine = self.workers.engines.get(worker_id)
+        if engine is not None:
+            self.control.on_step(worker_id, [done], engine.stats(), self.now,
+                                 self._on_request_done)
 
     def _on_timer(self, at: float) -> None:
         self.workers.timer_fired(at)
@@ -194,7 +202,14 @@ class Simulation:
     def remove_worker(self, worker_id: str) -> list[LLMRequest]:
         """Take a worker out mid-run: its engine (KV, running calls) is gone; the
         control routes its queued and in-flight calls again (in-flight ones restart).
-        Returns the re-routed calls."""
+        Returns the re-routed calls. The last worker serving a model cannot leave:
+        the trace's calls for it would have nowhere to run (ValueError)."""
+        pool = self.scheduler.pools.of_worker.get(worker_id)
+        if pool is not None and list(pool.view.workers) == [worker_id]:
+            raise ValueError(
+                f"worker change at t={self.now:.3f}s removes {worker_id!r}, the last "
+                f"worker serving model {pool.model!r}: its calls would have nowhere to "
+                f"run; keep one worker of each model in the scenario")
         moved = self.control.remove_worker(worker_id, self.now)
         self.workers.remove(worker_id)
         self.rerouted += len(moved)
@@ -214,8 +229,10 @@ class Simulation:
         if outcome.tool_duration is not None:
             self.workers.external(self.now + outcome.tool_duration, TOOL_DONE, session_id)
             return
-        if outcome.step_finished:
-            self.control.session_ended(session_id, self.now)
+        for ended in outcome.ended:
+            self.control.session_ended(ended, self.now)
+        for r in outcome.resumed:  # a parent's wait on its subagents is over
+            self.control.tool_finished(r.session_id, r.tool, r.seconds, self.now)
         for request in outcome.new_requests:
             self._submit(request)
         if outcome.program_finished:

@@ -16,6 +16,7 @@ TOOL_DONE = 2
 SAMPLE = 3
 TIMER = 4  # the cluster control asked to be woken (prefetches, admission ticks)
 WORKER_CHANGE = 5  # a worker added or removed mid-run (SimConfig.worker_changes)
+REFUSED = 6  # an engine refused a call it can never serve: its caller is told
 
 
 class EventQueue:

@@ -73,10 +73,12 @@ class SimBackend:
         self._call(lambda now: self.sim.control.submit_forks(requests, now))
         return list(await asyncio.gather(*futures))
 
-    async def abort(self, request_id: str) -> None:
+    async def abort(self, request_id: str) -> bool:
         self.futures.pop(request_id, None)
         self.sim.arrivals.pop(request_id, None)
-        self._call(lambda now: self.sim.control.abort(request_id, now))
+        sent = []
+        self._call(lambda now: sent.append(self.sim.control.abort(request_id, now)))
+        return sent[0]
 
     async def release_session(self, session_id: str) -> None:
         self._call(lambda now: self.sim.control.session_ended(session_id, now))

@@ -16,8 +16,8 @@ from agentrt.kvcache.prefix import TokenChain
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
 from agentrt.runtime.core.retention.decision import PauseHint, PinDecision
 from agentrt.runtime.core.stealing import SessionMove
-from agentrt.runtime.engines.base import SteppedEngine
-from agentrt.runtime.sim.events import STEP_END, TIMER, EventQueue
+from agentrt.runtime.engines.base import SteppedEngine, submit_or_refuse
+from agentrt.runtime.sim.events import REFUSED, STEP_END, TIMER, EventQueue
 from agentrt.runtime.sim.horizon import Horizons
 
 if TYPE_CHECKING:
@@ -72,7 +72,9 @@ class SimWorkers:
     def send(self, worker_id: str, requests: list[LLMRequest]) -> None:
         engine, now = self.engines[worker_id], self.sim.now
         for request in requests:
-            engine.submit(request, now)
+            refused = submit_or_refuse(engine, request, now)
+            if refused is not None:  # its caller hears of it as of any finished call
+                self.external(now, REFUSED, (worker_id, refused))
         if self._step_event[worker_id] is None:
             self.step_again(worker_id)
         else:

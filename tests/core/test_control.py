@@ -219,3 +219,33 @@ def test_an_lru_engine_hears_no_hints_and_nothing_is_built_for_them():
     control.submit(make_call(), 0.0)
     [done], _ = run_until_done(control, transport, 0.0)
     assert transport.named("pause_hint") == [] and done.kv_pin is None
+
+
+def test_calls_left_with_no_worker_of_their_model_fail_with_the_reason():
+    control, transport = make_control(workers=1, dispatch_window=1, ttl=None)
+    for i in range(2):
+        control.submit(make_call(f"p{i}/s"), 0.0)  # one in flight, one queued
+    assert control.take_stranded(0.0) == []
+    assert control.remove_worker("w0", 1.0) == []
+    failed = control.take_stranded(1.0)
+    assert [(d.request_id, d.finish_reason, d.finished_at) for d in failed] == [
+        ("p0/s#0", "error", 1.0), ("p1/s#0", "error", 1.0)]
+    assert all("no worker serves model" in d.error and "left the cluster" in d.error
+               for d in failed)
+    assert control.take_stranded(1.0) == []  # handed over once
+    from agentrt.runtime.core.pools import NoWorkerError
+    with pytest.raises(NoWorkerError):
+        control.submit(make_call("p2/s"), 2.0)
+    assert "p2" not in control._sessions  # refused before anything was taken
+
+
+def test_a_call_held_by_admission_when_its_pool_leaves_is_stranded():
+    control, transport = make_control(workers=2, ttl="thunderagent")
+    control.submit(make_call("p/s"), 0.0)  # held until a tick admits it
+    control.remove_worker("w0", 0.1)
+    assert control.take_stranded(0.1) == []  # w1 serves its model still
+    control.remove_worker("w1", 0.2)
+    [failed] = control.take_stranded(0.2)
+    assert failed.request_id == "p/s#0" and "left the cluster" in failed.error
+    control.on_timer(0.2)
+    assert transport.named("send") == [] and control.take_stranded(0.2) == []

@@ -73,3 +73,39 @@ def test_the_simulator_runs_a_gpu_pool_and_a_hosted_api_pool_side_by_side():
     # trace calls name the first pool's model: every one ran on a GPU worker
     assert {d.worker_id for d in sim.scheduler.dispatch_log} <= {"w0", "w1"}
     assert sim.engines["w2"].info.capabilities.clock == "stepped"
+
+
+def test_when_a_pools_last_worker_leaves_its_calls_are_stranded_not_sent_to_another_model():
+    s = two_pools(dispatch_window=1)
+    s.submit(call("z0", "large"), 0.0)
+    s.submit(call("z1", "large"), 0.0)
+    s.take("b0", 0.0)  # z0 in flight on b0, z1 queued
+    s.submit(call("x", "small"), 0.0)
+    moved = s.remove_worker("b0", 1.0)
+    assert moved == [] and s.counters.rerouted == 0
+    assert [(r.request_id, "'large'" in why) for r, why in s.stranded] == [
+        ("z0", True), ("z1", True)]
+    assert s.num_queued + s.num_inflight == 1  # only "x" is left
+    from agentrt.runtime.core.pools import NoWorkerError
+    with pytest.raises(NoWorkerError, match="no worker serves model 'large' any more"):
+        s.submit(call("z2", "large"), 1.0)
+    assert s.counters.submitted == 3  # the refused call was not taken
+    assert s.submit(call("y", "small"), 1.0) in ("a0", "a1")
+    # a stand-in of the lost model is lost with it; a model never served keeps its error
+    with pytest.raises(NoWorkerError):
+        s.submit(call("w", "large-preview"), 1.0)
+    with pytest.raises(ValueError, match=r"served: \['small'\]"):
+        s.submit(call("h", "huge"), 1.0)
+    s.add_worker("b1", "large")  # the model comes back with a new worker
+    assert s.submit(call("z3", "large"), 2.0) == "b1"
+
+
+def test_with_one_pool_losing_its_last_worker_names_the_model():
+    s = Scheduler()
+    s.add_worker("w0", "llama-3.1-8b")
+    s.submit(call("x", "anything"), 0.0)
+    s.remove_worker("w0", 1.0)
+    assert [r.request_id for r, _ in s.stranded] == ["x"]
+    from agentrt.runtime.core.pools import NoWorkerError
+    with pytest.raises(NoWorkerError, match="'llama-3.1-8b'"):
+        s.submit(call("y", "anything"), 1.0)

@@ -47,6 +47,29 @@ def wait_for(predicate, what: str, timeout: float = 180) -> None:
         time.sleep(0.2)
 
 
+def run_processes(folder: Path) -> list[int]:
+    """Processes of a run on `folder`: the driver and the local Ray it started (each
+    inherits RESUME_TEST_DIR)."""
+    mark = f"RESUME_TEST_DIR={folder}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and mark in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
+
+
+def kill_run(proc: subprocess.Popen, folder: Path) -> None:
+    """SIGKILL the driver's process group, then wait until its local Ray is gone too
+    (Ray's reaper takes it down after the driver, in a few seconds): a runner still
+    alive could otherwise go on with the killed run's programs."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    wait_for(lambda: not run_processes(folder), "the killed run's Ray processes to exit", 60)
+
+
 def journal_rows(folder: Path, query: str) -> list[tuple]:
     [journal] = (folder / "runs").glob("*/journal.sqlite")
     with sqlite3.connect(journal) as db:
@@ -81,8 +104,7 @@ def test_a_run_killed_mid_way_resumes_only_its_unfinished_steps(tmp_path):
     try:
         wait_for(lambda: held(killed), "two programs done and four at the gate")
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its local Ray, mid-run
-        proc.communicate(timeout=60)
+        kill_run(proc, killed)  # the driver and its local Ray, mid-run
     [run_dir] = (killed / "runs").iterdir()
     journaled = set(journal_rows(killed, "SELECT program_id, step_id FROM agentrt_steps"))
     before = Counter((killed / "steps.log").read_text().splitlines())

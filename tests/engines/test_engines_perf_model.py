@@ -6,8 +6,9 @@ import math
 import pytest
 
 from agentrt.runtime.engines import Efficiencies, ModelSpec, PerfModel, attention_pairs, get_gpu, get_model
-from agentrt.runtime.engines.simulated import fidelity
+from agentrt.runtime.engines.simulated import fidelity, fidelity_serving
 from agentrt.runtime.engines.simulated.fidelity import LLAMA2_7B
+from agentrt.runtime.engines.simulated.perf_model import EFFICIENCIES
 
 
 
@@ -37,6 +38,19 @@ def test_the_fidelity_table_in_the_docs_is_current():
     from pathlib import Path
     doc = Path(__file__).resolve().parents[2] / "docs" / "fidelity.md"
     assert fidelity.markdown() in doc.read_text()
+    assert fidelity_serving.markdown() in doc.read_text()
+
+
+def test_the_per_step_cpu_time_is_the_end_to_end_fit():
+    # Fitted on the H100 serving points only; the default must be that value.
+    assert fidelity_serving.fit_cpu_step() == pytest.approx(EFFICIENCIES.cpu_step, abs=1e-5)
+
+
+@pytest.mark.parametrize("point", [p for p in fidelity_serving.POINTS],
+                         ids=lambda p: p.label)
+def test_published_serving_points_are_within_10_percent(point):
+    # The "check" points were never fitted: their error is the held-out error.
+    assert abs(point.error()) < 0.10, (point.label, point.model(), point.reference)
 
 
 @pytest.mark.parametrize("model,tp,expected", [("Llama-3.1-8B", 1, 427_000),

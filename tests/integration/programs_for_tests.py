@@ -96,3 +96,44 @@ async def uses_undeclared(ctx) -> dict:
 @agentrt.program
 def sloppy():
     return uses_undeclared()
+
+
+@agentrt.step(tools=[slow], max_tokens=200)
+async def steady_turns(ctx, topic: str, turns: int, tool_s: float) -> int:
+    """Turns of a long reply and a slow tool: calls stay in flight for a while."""
+    messages = [{"role": "user", "content": f"Work through {topic}, step by step."}]
+    for _ in range(turns):
+        reply = await ctx.chat(messages)
+        messages.append(reply.message)
+        result = await ctx.call_tool(tool_call("slow", seconds=tool_s))
+        messages.append(result.to_message())
+    return len(messages)
+
+
+@agentrt.program
+def steady(topic: str, turns: int = 4, tool_s: float = 0.3):
+    return steady_turns(topic, turns, tool_s)
+
+
+@agentrt.step(max_tokens=1_000_000)
+async def greedy_call(ctx) -> str:
+    reply = await ctx.chat([{"role": "user", "content": "Write everything."}])
+    return reply.message["content"]
+
+
+@agentrt.program
+def greedy():
+    return greedy_call()
+
+
+@agentrt.step(max_tokens=16)
+def sleepy_sync(ctx, seconds: float) -> str:
+    """A plain function that outlives its program's deadline, then calls the model."""
+    time.sleep(seconds)
+    reply = ctx.chat([{"role": "user", "content": "Too late?"}])
+    return reply.message["content"]
+
+
+@agentrt.program(deadline_s=0.5)
+def overslept(seconds: float):
+    return sleepy_sync(seconds)

@@ -23,7 +23,7 @@ def lopsided_trace() -> list[ProgramSpec]:
     programs = []
     for i in range(8):
         tokens = 200 if i % 2 == 0 else 5
-        turns = [TurnSpec(400, tokens, "bash", 0.05)] * 3 + [TurnSpec(100, tokens)]
+        turns = [TurnSpec(400, tokens, "bash", 0.02)] * 3 + [TurnSpec(100, tokens)]
         programs.append(ProgramSpec(f"p{i}", [StepSpec("solve", turns)], arrival=0.01 * i))
     return programs
 

@@ -65,7 +65,7 @@ def run(programs, **config):
              "worker_changes": [(30.0, "remove", "w1"), (50.0, "add", "w9")]}),
     # all of it together: fair share across three tenants, preempting and stealing
     ("swe-tenants", {"workers": 3, "concurrency": 40, "queue": "fair_share",
-                     "queue_options": {"delta": 0.1}, "preemption": True, "stealing": True,
+                     "queue_options": {"delta": 0.05}, "preemption": True, "stealing": True,
                      "max_num_seqs": 4, "dispatch_window": 2}),
 ])
 def test_fused_and_single_steps_give_identical_runs(workload, config):

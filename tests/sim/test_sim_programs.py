@@ -114,3 +114,27 @@ def test_a_program_waiting_on_what_never_comes_stops_the_run_with_a_reason():
 
     with pytest.raises(Stalled, match="every program waits and nothing is scheduled"):
         ProgramSimulation(stuck, [{"task": "x"}], plain_config()).run_programs()
+
+
+@step(tools=[])
+async def huge(ctx, words: int):
+    reply = await ctx.chat([{"role": "user", "content": "w " * words}])
+    return reply.text
+
+
+@program
+def asks(words: int):
+    return huge(words)
+
+
+def test_calls_an_engine_refuses_fail_their_programs_and_free_their_places():
+    """A prompt beyond the worker's KV: the step gets an error naming the limit. Twelve
+    of them on one worker (dispatch window 8) leave its window free for the next."""
+    inputs = [{"words": 5000}] * 12 + [{"words": 50}]
+    config = plain_config(workers=1, kv_blocks=256, concurrency=13, dispatch_window=8)
+    results = ProgramSimulation(asks, inputs, config).run_programs()
+    refused, fine = results[:12], results[12]
+    assert all(r.status == "failed" for r in refused)
+    assert all("LLMCallError" in r.error and "can never fit worker 'w0'" in r.error
+               and "<= 4096" in r.error for r in refused)
+    assert fine.status == "succeeded"

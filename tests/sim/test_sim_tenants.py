@@ -39,7 +39,7 @@ def test_slo_attainment_and_spread_by_hand():
 def test_fair_share_with_preemption_finishes_every_tenants_programs():
     programs = assign_tenants(generate("swe", 40, seed=11), 3, seed=2)
     sim = Simulation(programs, SimConfig(
-        workers=3, concurrency=40, queue="fair_share", queue_options={"delta": 0.1},
+        workers=3, concurrency=40, queue="fair_share", queue_options={"delta": 0.05},
         preemption=True, stealing=True, max_num_seqs=4, dispatch_window=2))
     result = sim.run()
     assert result.unfinished == 0

@@ -13,16 +13,21 @@ CHANGES = [(60.0, "remove", "w3"), (90.0, "add", "w8")]
 
 
 def run_with_changes(programs, **config):
-    """The run and each session's dispatches as (time, worker)."""
+    """The run and each session's dispatches as (time, worker); with DualMap, each
+    session's candidate workers at its dispatches are in `sim.candidates`."""
     sim = Simulation(programs, SimConfig(workers=8, concurrency=48,
                                          worker_changes=CHANGES, **config))
     dispatches: dict[str, list[tuple[float, str]]] = {}
-    take = sim.scheduler.take
+    sim.candidates = {}
+    take, router = sim.scheduler.take, sim.scheduler.router
 
     def recording_take(worker_id, now):
         out = take(worker_id, now)
         for request in out:
             dispatches.setdefault(request.session_id, []).append((now, worker_id))
+            if hasattr(router, "candidates"):
+                sim.candidates.setdefault(request.session_id, set()).update(
+                    router.candidates(request))
         return out
 
     sim.scheduler.take = recording_take
@@ -52,12 +57,14 @@ def test_sticky_moves_only_the_removed_workers_sessions(stealing):
 
 def test_dualmap_remaps_only_sessions_of_the_changed_workers():
     programs = generate("swe", 60, seed=3)
-    # an SLO nothing breaks: sessions move only when their candidate pair changes
-    _, result, dispatches = run_with_changes(programs, router="dualmap",
-                                             router_options={"ttft_slo_s": 1e9})
+    # an SLO nothing breaks, and no stealing (which moves sessions whatever the
+    # router says): sessions move only when their candidate pair changes, i.e. when
+    # the removed or the added worker is, or was, one of the pair
+    sim, result, dispatches = run_with_changes(programs, router="dualmap", stealing=False,
+                                               router_options={"ttft_slo_s": 1e9})
     assert result.unfinished == 0 and len(result.jct) == len(programs)
     moved = moved_sessions(dispatches)
-    touched = {s for s in moved if any(w in ("w3", "w8") for _, w in dispatches[s])}
+    touched = {s for s in moved if sim.candidates[s] & {"w3", "w8"}}
     assert moved == touched
     alive_at_add = {s for s, d in dispatches.items()
                     if d[0][0] < 90.0 < d[-1][0]}
@@ -76,3 +83,11 @@ def test_no_program_is_lost_when_in_flight_calls_restart():
     result = sim.run()
     assert result.unfinished == 0 and len(result.jct) == len(programs)
     assert sim.rerouted > 0
+
+
+def test_a_scenario_that_removes_the_last_worker_of_a_model_is_refused_by_name():
+    programs = generate("swe", 4, seed=3)
+    sim = Simulation(programs, SimConfig(workers=1, concurrency=4,
+                                         worker_changes=[(5.0, "remove", "w0")]))
+    with pytest.raises(ValueError, match="removes 'w0', the last worker serving model"):
+        sim.run()

@@ -68,6 +68,16 @@ class AdmissionGate:
                     return True
         return False
 
+    def drop_held(self, doomed) -> list[LLMRequest]:
+        """Take out the held calls `doomed(request)` says can never run (their model's
+        workers are gone); returns them in the order they came."""
+        out = []
+        for pid, calls in self._held.items():
+            keep = [r for r in calls if not doomed(r)]
+            out += [r for r in calls if doomed(r)]
+            self._held[pid] = keep
+        return out
+
     def finished(self, program_id: str) -> None:
         self.admission.finished(program_id)
         self._held.pop(program_id, None)

@@ -36,9 +36,10 @@ from agentrt.runtime.core.decisions import Admitted
 from agentrt.runtime.core.messages import EngineEvent, EngineStats, LLMRequest, RequestDone
 from agentrt.runtime.core.retention import ThunderAgentTTL
 from agentrt.runtime.core.routing.base import CostModel
+from agentrt.runtime.core.pools import NoWorkerError
 from agentrt.runtime.core.scheduler import Scheduler
 from agentrt.runtime.core.stealing import StealConfig
-from agentrt.runtime.engines.base import EngineInfo
+from agentrt.runtime.engines.base import EngineInfo, failed_call
 
 Deliver = Callable[[RequestDone], None]
 
@@ -143,12 +144,30 @@ class ClusterControl:
         """Take a worker out: its queued and in-flight calls are routed again (those in
         flight restart elsewhere: the engine and its KV are gone). Returns them."""
         if self.gate is not None:
-            raise ValueError("worker changes are not supported with ThunderAgent admission")
+            self.gate.admission.remove_worker(worker_id)
         moved = self.scheduler.remove_worker(worker_id, now)
+        if self.gate is not None:
+            for request in self.gate.drop_held(self._unservable):
+                self.scheduler.stranded.append((request, self._unservable(request)))
         del self.workers[worker_id]
         self._stats.pop(worker_id, None)
         self.retention.detach(worker_id)
         return moved
+
+    def _unservable(self, request: LLMRequest) -> str:
+        """Why no worker can serve the call any more ("" if one can)."""
+        try:
+            self.scheduler.pools.for_request(request)
+        except NoWorkerError as error:
+            return str(error)
+        return ""
+
+    def take_stranded(self, now: float) -> list[RequestDone]:
+        """Calls no worker can serve any more (every worker of their model left while
+        they were queued, running or held by admission), as failed RequestDones naming
+        why; the driver delivers them to their callers. Empty when none."""
+        stranded, self.scheduler.stranded = self.scheduler.stranded, []
+        return [failed_call(request, "", now, why) for request, why in stranded]
 
     def worker_stats(self) -> dict[str, EngineStats]:
         """Each worker's stats after its last step (workers that have not stepped yet
@@ -166,7 +185,9 @@ class ClusterControl:
         self._sessions.setdefault(program_id, set())
 
     def submit(self, request: LLMRequest, now: float) -> None:
-        """A call arrives: admission, routing, queueing; workers take what they can."""
+        """A call arrives: admission, routing, queueing; workers take what they can.
+        Raises NoWorkerError, taking nothing, when every worker of its model left."""
+        self.scheduler.pools.for_request(request)
         self._track(request)
         self.retention.submitted(request)
         if self.gate is not None:
@@ -184,15 +205,17 @@ class ClusterControl:
         self._pump(worker_id, now)
         self._changed(now)
 
-    def abort(self, request_id: str, now: float) -> None:
+    def abort(self, request_id: str, now: float) -> bool:
         """Cancel a call: forgotten if queued (or held by admission), aborted on its
-        worker if sent there."""
+        worker if sent there. Returns whether it had been sent to a worker."""
         if self.gate is not None and self.gate.forget(request_id):
-            return
+            return False
         worker_id = self.scheduler.abort(request_id)
-        if worker_id is not None:
-            self.transport.abort(worker_id, request_id)
-            self._pump(worker_id, now)
+        if worker_id is None:
+            return False
+        self.transport.abort(worker_id, request_id)
+        self._pump(worker_id, now)
+        return True
 
     def tool_finished(self, session_id: str, tool: str, seconds: float, now: float,
                       prior_s: float | None = None) -> None:
@@ -282,7 +305,11 @@ class ClusterControl:
         self._program_of[request.session_id] = request.program_id
 
     def _route(self, request: LLMRequest, now: float) -> None:
-        worker_id = self.scheduler.submit(request, now)
+        try:
+            worker_id = self.scheduler.submit(request, now)
+        except NoWorkerError as error:  # held by admission while its pool left
+            self.scheduler.stranded.append((request, str(error)))
+            return
         if self.gate is not None:
             self.gate.submitted(request, worker_id, now)
         self._pump(worker_id, now)

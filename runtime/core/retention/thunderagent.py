@@ -68,6 +68,13 @@ class ThunderAgentAdmission:
     def add_worker(self, worker_id: str, capacity_tokens: int) -> None:
         self._capacity[worker_id] = capacity_tokens
 
+    def remove_worker(self, worker_id: str) -> None:
+        """The worker is gone: its programs are placed anew at the next tick."""
+        self._capacity.pop(worker_id, None)
+        for p in self._programs.values():
+            if p.worker == worker_id:
+                p.worker = None
+
     # -- events --------------------------------------------------------------------
 
     def arrived(self, program_id: str, context_tokens: int, now: float) -> None:

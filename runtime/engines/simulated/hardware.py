@@ -28,6 +28,10 @@ class GpuSpec:
     nvlink: float  # per GPU, per direction
     network: float  # per GPU NIC, per direction, practical
     host_memory: float = 0.0  # server DRAM per GPU (an 8-GPU server's total / 8)
+    # Efficiencies fitted for this device alone, overriding the calibrated defaults by
+    # field name (perf_model.Efficiencies): a measured machine that is not one of the
+    # table's GPUs (see `register_gpu`). Empty for the table's own entries.
+    efficiencies: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +129,17 @@ GPUS: dict[str, GpuSpec] = {
             host_memory=2048 * GB / 8,  # DGX A100 80GB datasheet: 2 TB system memory
         ),
         GpuSpec(
+            name="A100-SXM-40G",
+            bf16_flops=312e12,  # NVIDIA A100 datasheet: BF16 tensor core, dense
+            hbm_bandwidth=1.555e12,  # A100 40GB SXM datasheet: 1,555 GB/s HBM2
+            hbm_bytes=40960 * MIB,  # nvidia-smi total of the 40 GB card
+            host_link_peak=31.5 * GB,  # PCIe 4.0 x16, per direction
+            host_link_practical=25 * GB,  # as the 80 GB card (same host interface)
+            nvlink=300 * GB,  # NVLink 3: 600 GB/s total = 300 per direction
+            network=25 * GB * 0.8,  # DGX A100: one 200 Gb/s HDR NIC per GPU, ~80% achieved
+            host_memory=1024 * GB / 8,  # DGX A100 (40 GB) datasheet: 1 TB system memory
+        ),
+        GpuSpec(
             name="H100-SXM",
             bf16_flops=989e12,  # NVIDIA H100 SXM datasheet: 1,979 TFLOP/s sparse / 2
             hbm_bandwidth=3.35e12,  # H100 SXM datasheet: 3.35 TB/s HBM3
@@ -167,6 +182,32 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 _GPU_ALIASES = {"a100": "a100-sxm-80g", "h100": "h100-sxm"}
+
+
+def register_gpu(spec: GpuSpec) -> GpuSpec:
+    """Add a device to the table under its name (a machine measured here, such as the
+    CPU the vLLM backend's tests run on: runtime/bench/cpu_calibration.py). Replaces an
+    earlier registration of the same name, never a table entry."""
+    key = spec.name.lower()
+    if key in _TABLE_GPUS or key in _GPU_ALIASES:
+        raise ValueError(f"{spec.name!r} is a published entry of the table; register "
+                         f"a measured device under another name")
+    GPUS[key] = spec
+    return spec
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a model (e.g. `ModelSpec.from_config` of a local folder) under its name;
+    replaces an earlier registration of the same name, never a table entry."""
+    key = spec.name.lower()
+    if key in _TABLE_MODELS:
+        raise ValueError(f"{spec.name!r} is a published entry of the table; register "
+                         f"another model under another name")
+    MODELS[key] = spec
+    return spec
+
+
+_TABLE_GPUS, _TABLE_MODELS = frozenset(GPUS), frozenset(MODELS)
 
 
 def get_gpu(name: str | GpuSpec) -> GpuSpec:

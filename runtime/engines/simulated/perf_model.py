@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agentrt.runtime.engines.simulated.hardware import GpuSpec, ModelSpec, get_gpu, get_model
 
@@ -41,9 +41,12 @@ class Efficiencies:
     nvlink: float = 0.8
     # sglang PR #2904: vLLM custom all-reduce on H100, TP 4, messages <= 32 KB: 8.5-9.2 us.
     allreduce_latency: float = 9e-6
-    # CALIBRATION.md: t_cpu 1-3 ms per step; 1 ms plus 4 us per scheduled sequence spans
-    # that range from 1 to 256 sequences.
-    cpu_step: float = 1.0e-3
+    # Per-step CPU time the GPU waits for. Fitted end to end (fidelity_serving.py) to
+    # published vLLM serving TPOT on H100 (vLLM 0.21): the least-squares value is 0,
+    # as vLLM's V1 engine schedules the next step while the GPU runs this one; checked
+    # on A100-40GB figures (vLLM 0.23) within 8% (CALIBRATION.md's 1-3 ms per step
+    # described engines without that overlap). 4 us per scheduled sequence remains.
+    cpu_step: float = 0.0
     cpu_per_seq: float = 4e-6
     # Non-KV memory per GPU (CUDA context, activations at 8192 batched tokens, CUDA
     # graphs, NCCL buffers). 5.0 GB puts both CALIBRATION.md capacity figures (8B on
@@ -73,6 +76,8 @@ class PerfModel:
         self.model = get_model(model)
         self.gpu = get_gpu(gpu)
         self.tp = tp
+        if efficiencies is EFFICIENCIES and self.gpu.efficiencies:
+            efficiencies = replace(efficiencies, **dict(self.gpu.efficiencies))
         self.eff = efficiencies
         _check_tp(self.model, tp)
         self._precompute()
