@@ -47,6 +47,7 @@ class ActorTransport:
         self.handles: dict[str, Any] = {}
         self._pending: dict[str, list] = {}
         self._seq: dict[str, int] = {}
+        self._moves = 0  # KV hand-overs so far: each one's number pairs its two commands
         self._on_wake = on_wake
 
     def _to(self, worker_id: str, command: Any) -> None:
@@ -87,8 +88,10 @@ class ActorTransport:
         if move.prefix is None:  # recomputed at the thief
             self._to(move.src, cmd.Release(move.session_id))
             return
-        self._to(move.dst, cmd.Expect(move.session_id))
-        self._to(move.src, cmd.HandOver(move.session_id, move.prefix, move.dst, move.link))
+        self._moves += 1
+        self._to(move.dst, cmd.Expect(move.session_id, self._moves))
+        self._to(move.src, cmd.HandOver(move.session_id, move.prefix, move.dst, move.link,
+                                        self._moves))
 
     def wake_at(self, time: float) -> None:
         self._on_wake(time)
