@@ -45,13 +45,16 @@ def agent(step_id: str, *turns: tuple, deps: tuple[str, ...] = ()) -> StepSpec:
 
 
 def make_trace() -> list[ProgramSpec]:
+    """Arrivals and tool times chosen so that no two events the decisions depend on fall
+    within MARGIN_S of each other under the simulated engine's step times
+    (test_the_trace_leaves_room_for_clock_jitter checks it)."""
     return [
-        solo("p0", 0.0, (400, 300, "grep", 0.5), (400, 40)),
-        solo("p1", 0.35, (1200, 300, "grep", 0.5), (800, 300, "bash", 0.5), (200, 20)),
-        solo("p2", 0.5, (800, 150, "grep", 0.2), (200, 300, "bash", 0.5), (1200, 20)),
-        solo("p3", 0.85, (200, 40, "grep", 0.3), (200, 40)),
-        solo("p4", 1.1, (800, 150, "bash", 0.5), (800, 150)),
-        solo("p5", 1.35, (400, 300, "grep", 0.2), (800, 150)),
+        solo("p0", 0.0, (400, 300, "grep", 0.3), (400, 40)),
+        solo("p1", 0.12, (1200, 300, "grep", 0.7), (800, 300, "bash", 0.6), (200, 20)),
+        solo("p2", 0.43, (800, 150, "grep", 0.1), (200, 300, "bash", 0.3), (1200, 20)),
+        solo("p3", 0.95, (200, 40, "grep", 0.3), (200, 40)),
+        solo("p4", 1.09, (800, 150, "bash", 0.5), (800, 150)),
+        solo("p5", 1.52, (400, 300, "grep", 0.4), (800, 150)),
     ]
 
 
