@@ -57,12 +57,12 @@ class ActorBackend:
         await self._tidy(self._scheduler.program_ended.remote(program_id, *self._seq()))
 
     async def chat(self, request: LLMRequest) -> RequestDone:
-        ref = self._scheduler.chat.remote(wire.encode(request), *self._seq())
+        ref = self._scheduler.chat.remote(wire.encode(request), *self._seq(), time.time())
         return wire.decode(await self._call(ref))
 
     async def chat_forks(self, requests: list[LLMRequest]) -> list[RequestDone]:
         ref = self._scheduler.chat_forks.remote([wire.encode(r) for r in requests],
-                                                *self._seq())
+                                                *self._seq(), time.time())
         return [wire.decode(done) for done in await self._call(ref)]
 
     async def abort(self, request_id: str) -> bool:

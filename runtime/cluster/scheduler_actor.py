@@ -26,6 +26,7 @@ from ray.exceptions import RayActorError
 from agentrt.runtime import wire
 from agentrt.runtime.cluster import commands as cmd
 from agentrt.runtime.cluster.clock import RunClock
+from agentrt.runtime.cluster.load_probe import LoadProbe
 from agentrt.runtime.cluster.ordering import CallerOrder
 from agentrt.runtime.core.control import ClusterControl, ControlSettings
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
@@ -48,6 +49,8 @@ class ActorTransport:
         self._pending: dict[str, list] = {}
         self._seq: dict[str, int] = {}
         self._on_wake = on_wake
+        self.probe: LoadProbe | None = None
+        self.to_size: list[tuple[str, Any]] = []  # (request id, its Send) to size
 
     def _to(self, worker_id: str, command: Any) -> None:
         self._pending.setdefault(worker_id, []).append(command)
@@ -64,6 +67,10 @@ class ActorTransport:
 
     def send(self, worker_id: str, requests: list[LLMRequest]) -> None:
         self._to(worker_id, cmd.Send(list(requests)))
+        probe = self.probe
+        if probe is not None and probe.size_turns:
+            self.to_size += [(r.request_id, cmd.Send([r])) for r in requests
+                             if probe.wants_size(r.request_id)]
 
     def abort(self, worker_id: str, request_id: str) -> None:
         self._to(worker_id, cmd.Abort(request_id))
@@ -111,6 +118,7 @@ class SchedulerActor:
         self._timer_at = math.inf
         self._watchdog: asyncio.Task | None = None
         self.lost: dict[str, str] = {}  # worker -> why it left routing
+        self.probe = self.transport.probe = LoadProbe()
 
     async def register_workers(self, workers: list[tuple[bytes, Any]]) -> list[str]:
         """Add workers (wire-encoded EngineInfo, handle) in the given order: the order
@@ -150,25 +158,29 @@ class SchedulerActor:
         await self._in_turn(caller, seq, lambda now: self.control.program_ended(
             program_id, now))
 
-    async def chat(self, request_bytes: bytes, caller: str = "", seq: int = 0) -> bytes:
+    async def chat(self, request_bytes: bytes, caller: str = "", seq: int = 0,
+                   sent_at: float = 0.0) -> bytes:
         """Submit call number `seq` of `caller` (after its earlier ones); returns the
-        wire-encoded RequestDone."""
+        wire-encoded RequestDone. `sent_at`: the caller's wall time at sending, for
+        the load probe."""
         future = asyncio.get_running_loop().create_future()
 
         def submit(now: float) -> None:
             request = self._received(wire.decode(request_bytes))
+            if self.probe.wants_size(request.request_id):
+                self.probe.sized(request.request_id, "runner", len(request_bytes))
             self._futures[request.request_id] = future
             try:
                 self.control.submit(request, now)
             except NoWorkerError as error:
                 self._resolve(failed_call(request, "", now, str(error)))
 
-        await self._in_turn(caller, seq, submit)
+        await self._in_turn(caller, seq, submit, "chat", sent_at)
         done: RequestDone = await future
         return wire.encode(done)
 
     async def chat_forks(self, requests: list[bytes], caller: str = "",
-                         seq: int = 0) -> list[bytes]:
+                         seq: int = 0, sent_at: float = 0.0) -> list[bytes]:
         """Submit parallel samples of one step as a fork group (one worker, sent
         together, see `Scheduler.submit_forks`); their wire-encoded RequestDones in the
         order given, once all are done."""
@@ -186,7 +198,7 @@ class SchedulerActor:
                 for request in group:
                     self._resolve(failed_call(request, "", now, str(error)))
 
-        await self._in_turn(caller, seq, submit)
+        await self._in_turn(caller, seq, submit, "chat", sent_at)
         return [wire.encode(done) for done in await asyncio.gather(*futures)]
 
     async def abort(self, request_id: str, caller: str = "", seq: int = 0) -> bool:
@@ -210,7 +222,8 @@ class SchedulerActor:
             session_id, tool, seconds, now, prior_s))
 
     # -- workers -------------------------------------------------------------------
-    async def report(self, worker_id: str, events: list[bytes], stats: bytes) -> None:
+    async def report(self, worker_id: str, events: list[bytes], stats: bytes,
+                     sent_at: float = 0.0) -> None:
         if worker_id not in self.transport.handles:
             return  # a worker given up: its calls were routed again
         now = self.clock.now()
@@ -218,6 +231,16 @@ class SchedulerActor:
             self.control.on_step(worker_id, [wire.decode(e) for e in events],
                                  wire.decode(stats), now, self._resolve)
         self._flush(now)
+        self._probed("report", sent_at)
+
+    # -- load ----------------------------------------------------------------------
+    async def load_figures(self) -> dict[str, Any]:
+        """The load probe's samples (`runtime.cluster.load_probe`)."""
+        return self.probe.figures()
+
+    async def reset_load_probe(self, size_turns: list[int]) -> None:
+        """Start the probe afresh, sizing the calls of turns `size_turns`."""
+        self.probe.reset(frozenset(size_turns))
 
     # -- reading -------------------------------------------------------------------
     async def summary(self) -> dict[str, Any]:
@@ -263,9 +286,11 @@ class SchedulerActor:
         return [(type(d).__name__, list(d)) for d in self.control.scheduler.decisions]
 
     # -- internals -----------------------------------------------------------------
-    async def _in_turn(self, caller: str, seq: int, act: Callable[[float], None]) -> None:
+    async def _in_turn(self, caller: str, seq: int, act: Callable[[float], None],
+                       kind: str = "", sent_at: float = 0.0) -> None:
         """Run `act(now)` as call `seq` of `caller`, after its earlier ones, as one
-        control batch; then send the workers what was decided."""
+        control batch; then send the workers what was decided. `kind` names the call
+        for the load probe."""
         if caller:
             await self._order.turn(caller, seq)
         try:
@@ -276,6 +301,17 @@ class SchedulerActor:
         finally:
             if caller:
                 self._order.done(caller, seq)
+        if kind:
+            self._probed(kind, sent_at)
+
+    def _probed(self, kind: str, sent_at: float) -> None:
+        """A call is done with: its latency, then the sizes of what it sent."""
+        self.probe.took(kind, sent_at)
+        transport = self.transport
+        if transport.to_size:
+            for request_id, send in transport.to_size:
+                self.probe.sized(request_id, "worker", len(wire.encode(send)))
+            transport.to_size = []
 
     def _received(self, request: LLMRequest) -> LLMRequest:
         """A runner's call, with its program's arrival moved to the run clock."""

@@ -213,7 +213,7 @@ class WorkerActor:
     def _report_emitted(self) -> None:
         events, self._events = self._events, []
         self.scheduler.report.remote(self.worker_id, [wire.encode(e) for e in events],
-                                     wire.encode(self.engine.stats()))
+                                     wire.encode(self.engine.stats()), time.time())
 
     async def _loop(self) -> None:
         engine, clock = self.engine, self.clock
@@ -240,4 +240,4 @@ class WorkerActor:
                                     result.duration == 0 else 0.0))
             await self.scheduler.report.remote(
                 self.worker_id, [wire.encode(e) for e in result.events],
-                wire.encode(engine.stats()))
+                wire.encode(engine.stats()), time.time())
