@@ -3,19 +3,24 @@ bytes a call carries, at turn 1 and turn 30 of a session.
 
     python -m agentrt.runtime.bench.ray_load [--programs 1000] [--workers 16]
         [--time-scale 0.1] [--long-every 10] [--long-turns 32] [--short-turns 4]
-        [--concurrency 128] [--json OUT]
+        [--concurrency 128 | --rate R] [--json OUT]
 
-Replays `programs` counted programs (one agent session each, arrivals at 0, at most
-`concurrency` running at once) on `workers` simulated H100 workers serving
-llama-3.1-8b: one program in `long_every` runs `long_turns` turns (so turn 30 exists),
+Replays `programs` counted programs (one agent session each) on `workers` simulated
+H100 workers serving llama-3.1-8b, either closed-loop (all arrive at 0, at most
+`concurrency` running at once: the load is what the runtime can take) or open-loop
+(`--rate`: program i arrives i / R wall seconds in, none held back: the same offered
+load for any version of the runtime). One program in `long_every` runs `long_turns`
+turns (so turn 30 exists),
 the others `short_turns`; each turn is 200-600 input and 60-200 output tokens after a
 shared 2,000-token system prompt, and every turn but the last calls a tool of 0.2-1.0
 model seconds. Seeded: every run replays the same programs.
 
 Printed, from the scheduler actor's load probe (`runtime.cluster.load_probe`):
 
-- added latency per call, p50 and p99: from the caller's send to the end of the
-  scheduler's flush for that call (its dispatch command, if it could go, has left),
+- added latency per call, p50 and p99, ending when the scheduler's flush for that call
+  is done (its dispatch command, if it could go, has left), starting when the call
+  reached the scheduler (its method started in the actor: "in actor") and when the
+  caller sent it ("from send": adds Ray's hop and the wait in the actor's event loop),
   for runners' LLM calls ("chat") and workers' reports ("report");
 - the calls the scheduler handled: chats, and reports per chat;
 - bytes per call at turn 1 and turn 30 (median over the sessions that reached it), on
@@ -45,8 +50,9 @@ SIZE_TURNS = (0, 29)  # turn 1 and turn 30 (request ids count turns from 0)
 
 
 def workload(programs: int, long_every: int, long_turns: int, short_turns: int,
-             seed: int = 0) -> list[ProgramSpec]:
-    """The programs (see the module docstring)."""
+             seed: int = 0, spacing_s: float = 0.0) -> list[ProgramSpec]:
+    """The programs (see the module docstring); program i arrives at i x `spacing_s`
+    run seconds."""
     rng = random.Random(seed)
     specs = []
     for i in range(programs):
@@ -56,7 +62,8 @@ def workload(programs: int, long_every: int, long_turns: int, short_turns: int,
                              round(rng.uniform(0.2, 1.0), 3)) if t < n - 1 else ()))
                  for t in range(n)]
         specs.append(ProgramSpec(f"p{i:05d}", [StepSpec("solve", turns, prefix_id="sys",
-                                                         prefix_tokens=2000)]))
+                                                         prefix_tokens=2000)],
+                                 arrival=i * spacing_s))
     return specs
 
 
@@ -69,10 +76,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 def summarize(figures: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"calls": figures["calls"]}
-    for kind, samples in figures["latency"].items():
-        out[f"{kind}_ms"] = {"p50": 1e3 * _percentile(samples, 0.50),
-                             "p99": 1e3 * _percentile(samples, 0.99),
-                             "samples": len(samples)}
+    for start, name in (("in_actor", "in_actor"), ("latency", "from_send")):
+        for kind, samples in figures.get(start, {}).items():
+            out[f"{kind}_{name}_ms"] = {"p50": 1e3 * _percentile(samples, 0.50),
+                                        "p99": 1e3 * _percentile(samples, 0.99),
+                                        "samples": len(samples)}
     for turn in SIZE_TURNS:
         sizes = [hops for rid, hops in figures["sizes"].items()
                  if rid.rpartition("#")[2] == str(turn)]
@@ -86,10 +94,12 @@ def summarize(figures: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(programs: int, workers: int, time_scale: float, long_every: int, long_turns: int,
-        short_turns: int, concurrency: int, runners: int = 2) -> dict[str, Any]:
-    specs = workload(programs, long_every, long_turns, short_turns)
+        short_turns: int, concurrency: int, runners: int = 2,
+        rate: float | None = None) -> dict[str, Any]:
+    spacing = 1.0 / rate / time_scale if rate else 0.0  # run seconds between arrivals
+    specs = workload(programs, long_every, long_turns, short_turns, spacing_s=spacing)
     config = RuntimeConfig(workers=workers, time_scale=time_scale, runners=runners,
-                           max_concurrent_programs=concurrency,
+                           max_concurrent_programs=programs if rate else concurrency,
                            trace_dir=tempfile.mkdtemp(prefix="ray-load-"))
     done = [0]
 
@@ -109,21 +119,24 @@ def run(programs: int, workers: int, time_scale: float, long_every: int, long_tu
     for r in report.results:
         statuses[r.status] = statuses.get(r.status, 0) + 1
     return {"programs": programs, "workers": workers, "time_scale": time_scale,
+            "load": f"open loop, {rate:g} programs/s" if rate else
+            f"closed loop, {concurrency} programs at once",
             "llm_calls": sum(r.llm_calls for r in report.results), "statuses": statuses,
             "wall_s": wall, **summarize(figures)}
 
 
 def render(result: dict[str, Any]) -> str:
     lines = [f"{result['programs']} programs ({result['llm_calls']} LLM calls, "
-             f"{result['statuses']}) on {result['workers']} simulated workers, time scale "
-             f"{result['time_scale']:g}, {result['wall_s']:.1f} s wall",
+             f"{result['statuses']}, {result['load']}) on {result['workers']} simulated "
+             f"workers, time scale {result['time_scale']:g}, {result['wall_s']:.1f} s wall",
              f"scheduler calls: {result['calls']}; reports per chat: "
              f"{result['reports_per_chat']:.2f}"]
     for kind in ("chat", "report"):
-        lat = result.get(f"{kind}_ms")
-        if lat:
-            lines.append(f"added latency per {kind}: p50 {lat['p50']:.2f} ms, "
-                         f"p99 {lat['p99']:.2f} ms ({lat['samples']} calls)")
+        for name, label in (("in_actor", "in actor"), ("from_send", "from send")):
+            lat = result.get(f"{kind}_{name}_ms")
+            if lat:
+                lines.append(f"added latency per {kind} ({label}): p50 {lat['p50']:.2f} ms, "
+                             f"p99 {lat['p99']:.2f} ms ({lat['samples']} calls)")
     for turn in SIZE_TURNS:
         b = result[f"turn{turn + 1}_bytes"]
         lines.append(f"bytes per call at turn {turn + 1} ({b['sessions']} sessions): "
@@ -140,12 +153,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--long-turns", type=int, default=32)
     parser.add_argument("--short-turns", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=128)
+    parser.add_argument("--rate", type=float, help="open loop: programs per wall second")
     parser.add_argument("--runners", type=int, default=2)
     parser.add_argument("--json", help="also write the figures (with every sample "
                         "summarized) to this file")
     args = parser.parse_args(argv)
     result = run(args.programs, args.workers, args.time_scale, args.long_every,
-                 args.long_turns, args.short_turns, args.concurrency, args.runners)
+                 args.long_turns, args.short_turns, args.concurrency, args.runners,
+                 args.rate)
     print(render(result))
     if args.json:
         with open(args.json, "w") as f:

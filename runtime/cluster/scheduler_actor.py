@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from typing import Any, Callable
 
 import ray
@@ -301,6 +302,7 @@ class SchedulerActor:
     # -- workers -------------------------------------------------------------------
     async def report(self, worker_id: str, events: list[bytes], stats: bytes,
                      sent_at: float = 0.0) -> None:
+        entered = time.time()
         if worker_id not in self.transport.handles:
             return  # a worker given up: its calls were routed again
         now = self.clock.now()
@@ -308,7 +310,7 @@ class SchedulerActor:
             self.control.on_step(worker_id, [wire.decode(e) for e in events],
                                  wire.decode(stats), now, self._resolve)
         self._flush(now)
-        self._probed("report", sent_at)
+        self._probed("report", sent_at, entered)
 
     async def resend(self, worker_id: str, session_id: str, kind: str,
                      delta: bytes) -> bytes:
@@ -384,6 +386,7 @@ class SchedulerActor:
         """Run `act(now)` as call `seq` of `caller`, after its earlier ones, as one
         control batch; then send the workers what was decided. `kind` names the call
         for the load probe."""
+        entered = time.time()
         if caller:
             await self._order.turn(caller, seq)
         try:
@@ -395,11 +398,11 @@ class SchedulerActor:
             if caller:
                 self._order.done(caller, seq)
         if kind:
-            self._probed(kind, sent_at)
+            self._probed(kind, sent_at, entered)
 
-    def _probed(self, kind: str, sent_at: float) -> None:
+    def _probed(self, kind: str, sent_at: float, entered: float) -> None:
         """A call is done with: its latency, then the sizes of what it sent."""
-        self.probe.took(kind, sent_at)
+        self.probe.took(kind, sent_at, entered)
         transport = self.transport
         if transport.to_size:
             for request_id, send in transport.to_size:
