@@ -189,10 +189,14 @@ class WorkerActor:
                 if whole is None:
                     return self._unresolved(command, miss, why)
                 targets = command.requests if isinstance(command, cmd.Send) else [command]
+                replaced = False
                 for target in targets:
                     for name in ("prefix", "messages"):
                         if getattr(target, name, None) is miss.delta:
                             setattr(target, name, whole)
+                            replaced = True
+                if not replaced:  # not this command's delta: never loop on it
+                    return self._unresolved(command, miss, f"{why}; no field carried it")
 
     def _unresolved(self, command: Any, miss: Mismatch, why: str) -> bool:
         reason = (f"worker {self.worker_id} lost the prompt of session "
