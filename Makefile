@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-vllm bench clean vllm-env
+.PHONY: run test test-fast test-vllm bench clean vllm-env postgres
 
 # A real OpenAI-compatible server for the tests marked `realserver`: vLLM's CPU build in
 # its own environment, kept out of agentrt's dependencies (users run vLLM beside their
@@ -35,6 +35,16 @@ $(VLLM_AGENTRT_STAMP): $(VLLM_STAMP) pyproject.toml setup.py
 
 vllm-env: $(VLLM_STAMP) $(VLLM_AGENTRT_STAMP)
 
+# PostgreSQL's server for the journal's tests (tests/journal start a throwaway cluster
+# with initdb and pg_ctl; runtime/journal/pg_server.py). Debian's package, when its
+# binaries are not already on this machine.
+postgres:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "PostgreSQL server binaries present"; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	fi
+
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -44,7 +54,7 @@ $(STAMP): pyproject.toml setup.py
 run: $(STAMP)
 	$(BIN)/agentrt run examples/coding_agent.py --programs 32 --workers 4
 
-test: $(STAMP) $(VLLM_STAMP) $(VLLM_AGENTRT_STAMP)
+test: $(STAMP) $(VLLM_STAMP) $(VLLM_AGENTRT_STAMP) postgres
 	$(BIN)/python -m pytest -q
 	$(VLLM_VENV)/bin/python -m pytest -q tests/vllm
 

@@ -79,6 +79,8 @@ def tool(
     sandbox: SandboxLimits | dict[str, Any] | None = None,
     ray: RayTaskOptions | dict[str, Any] | None = None,
     resources: Mapping[str, ResourcePool] | None = None,
+    side_effects: bool = False,
+    idempotent: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -94,6 +96,8 @@ def tool(
     sandbox: SandboxLimits | dict[str, Any] | None = None,
     ray: RayTaskOptions | dict[str, Any] | None = None,
     resources: Mapping[str, ResourcePool] | None = None,
+    side_effects: bool = False,
+    idempotent: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Declare a tool: ``@tool`` or ``@tool(timeout_s=5, executor="subprocess")``.
 
@@ -102,7 +106,9 @@ def tool(
     says how it runs (``thread``, ``subprocess``, ``ray``, ``inline``: see
     docs/tools.md); ``sandbox`` (subprocess) and ``ray`` (ray) are its options;
     ``resources`` maps parameters to per-program ``ResourcePool``s that the runtime
-    fills. Bad options raise pydantic's ``ValidationError`` naming the field and the
+    fills. ``side_effects=True`` declares that a call changes the world: with the
+    runtime's journal it never runs twice for the same call (``idempotent=True``: it
+    may, when a crash left it unknown whether it ran; docs/journal.md). Bad options raise pydantic's ``ValidationError`` naming the field and the
     value.
     """
 
@@ -117,6 +123,8 @@ def tool(
             sandbox=sandbox,
             ray=ray,
             resources=resources,
+            side_effects=side_effects or None,
+            idempotent=idempotent or None,
         )
         return Tool(registered)
 

@@ -1,6 +1,8 @@
 """`agentrt` command line.
 
     agentrt run FILE [--programs N] [--workers W] [--model M] [--time-scale S] ...
+    agentrt run FILE ... --resume RUN_ID      (re-run only what the journal lacks)
+    agentrt journal show RUN_ID | forget RUN_ID PROGRAM STEP TURN CALL_ID
     agentrt serve [--host H] [--port P] [--workers W] [--api-keys KEYS.json] ...
     agentrt bench ...
 """
@@ -18,17 +20,23 @@ from agentrt.programs.errors import ChoiceDeclarationError, ProgramValidationErr
 from agentrt.runtime.bench.command import add_bench_options, run_bench_command
 from agentrt.runtime.config import RuntimeConfig
 from agentrt.runtime.config_errors import ConfigError, explain
+from agentrt.runtime.interrupts import RunInterrupted
+from agentrt.runtime.journal.command import add_journal_options, run_journal_command
+from agentrt.runtime.journal.errors import JournalError
 from agentrt.runtime.results import ProgramResult
+from agentrt.runtime.run_output import resume_command, write_results
 from agentrt.runtime.serve.command import add_serve_options, run_serve_command
 from agentrt.runtime.workload import Workload, load_workload
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    args.command_line = ["agentrt", *argv]  # for the resume command
     return args.handler(args)
 
 
@@ -46,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
                            "cluster (docs/gateway.md)")
     add_serve_options(serve)
     serve.set_defaults(handler=run_serve_command)
+    journal = sub.add_parser("journal", help="what a run's journal holds; clear a tool "
+                             "call in doubt (docs/journal.md)")
+    add_journal_options(journal)
+    journal.set_defaults(handler=run_journal_command)
     return parser
 
 
@@ -58,7 +70,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=float,
                         help="wall seconds per simulated GPU second (default 1.0)")
     parser.add_argument("--queue", help="queue policy (program_fcfs, request_fcfs, plas, "
-                                        "atlas, fair_share)")
+                                        "atlas, fair_share, gittins)")
     parser.add_argument("--router", help="routing policy (sticky, least_loaded, "
                                          "least_outstanding, round_robin, autellix, dualmap)")
     parser.add_argument("--stealing", action=argparse.BooleanOptionalAction, default=None,
@@ -75,7 +87,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, dest="max_concurrent_programs",
                         help="programs in flight at once")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--trace-dir", help="where run folders with trace.jsonl go")
+    parser.add_argument("--trace-dir", help="where run folders (trace.jsonl, journal.sqlite, "
+                        "results.jsonl) go; default runs/ (made absolute: see "
+                        "docs/journal.md for Ray jobs and AGENTRT_RUN_ROOT)")
+    parser.add_argument("--resume", metavar="RUN_ID", help="resume that run: programs it "
+                        "finished are not run again, the others resume from their "
+                        "journaled steps and tool calls")
+    parser.add_argument("--journal-url", help="the run's journal: SQLite in the run folder "
+                        "(default), sqlite:///abs/path.sqlite, postgresql://user@host/db "
+                        "(a multi-node Ray cluster), or off")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--config", help="a TOML file of RuntimeConfig fields (pools, "
                         "prices, stand_ins, ...); the command line overrides it")
@@ -100,7 +120,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 _CONFIG_KEYS = ("workers", "model", "gpu", "tp", "time_scale", "queue", "router",
                 "stealing", "host_tier", "ttl", "max_concurrent_programs", "seed",
-                "trace_dir")
+                "trace_dir", "journal_url")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -113,10 +133,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def run_workload(workload: Workload, args: argparse.Namespace) -> int:
-    """Run a workload with command-line overrides; print progress and the summary.
-    Exit status 0 when every program succeeded, 1 otherwise, 2 on bad input (a bad
-    option or an invalid program: one line saying what and how to fix it, before
-    anything starts)."""
+    """Run a workload with command-line overrides; print progress and the summary, and
+    write results.jsonl in the run's folder. Exit status 0 when every program
+    succeeded, 1 otherwise, 2 on bad input (a bad option, an invalid program, a run
+    that cannot be resumed: one line saying what and how to fix it, before anything
+    starts), 130 / 143 when SIGINT / SIGTERM stopped the run (after a partial summary
+    and the command that resumes it)."""
     from agentrt.runtime.cluster.driver import Runtime  # Ray import only when running
 
     try:
@@ -124,24 +146,55 @@ def run_workload(workload: Workload, args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"agentrt: {exc}", file=sys.stderr)
         return 2
-    n = args.programs if args.programs is not None else workload.programs
+    resume = getattr(args, "resume", None)
+    runtime = Runtime(config, responder=workload.responder, run_id=resume)
+    n = args.programs
+    if n is None and resume is not None:
+        try:  # a resumed run runs the programs it started with
+            n = runtime.journaled_meta().get("programs")
+        except JournalError as exc:
+            print(f"agentrt: {exc}", file=sys.stderr)
+            return 2
+    n = n if n is not None else workload.programs
     if n < 1:
         print(f"agentrt: --programs must be at least 1, got {n}", file=sys.stderr)
         return 2
-    runtime = Runtime(config, responder=workload.responder)
     inputs = workload.make_inputs(n)
     try:
         runtime.validate(workload.program, inputs)
     except (ProgramValidationError, ChoiceDeclarationError) as exc:
         print(f"agentrt: invalid program {workload.program.name!r}: {exc}", file=sys.stderr)
         return 2
-    with runtime as rt:
-        progress = None if args.quiet else ProgressBar(n)
-        report = rt.run(workload.program, inputs, progress=progress)
-        if progress is not None:
-            progress.close()
+    command_line = getattr(args, "command_line", None) or ["agentrt", "run", args.file]
+    progress = None if args.quiet else ProgressBar(n)
+    try:
+        with runtime as rt:
+            report = rt.run(workload.program, inputs, progress=progress, resume=resume)
+    except JournalError as exc:  # ResumeError, an unreachable journal: before Ray ran anything
+        _close(progress)
+        print(f"agentrt: {exc}", file=sys.stderr)
+        return 2
+    except RunInterrupted as stop:
+        _close(progress)
+        stop.report.results_path = write_results(runtime.run_dir, stop.report)
+        stop.report.print()
+        print(f"\nresume with: {resume_command(command_line, runtime.run_id)}")
+        return stop.exit_code
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the run loop began
+        _close(progress)
+        print(f"\nagentrt: stopped at once by SIGINT; programs in flight were not "
+              f"recorded as finished.\nresume with: "
+              f"{resume_command(command_line, runtime.run_id)}", file=sys.stderr)
+        return 130
+    _close(progress)
+    report.results_path = write_results(runtime.run_dir, report)
     report.print()
     return 0 if report.done == len(report.results) else 1
+
+
+def _close(progress: "ProgressBar | None") -> None:
+    if progress is not None:
+        progress.close()
 
 
 def run_config(workload: Workload, args: argparse.Namespace) -> RuntimeConfig:
@@ -210,7 +263,11 @@ def main_for(workload: Workload, argv: Sequence[str] | None = None) -> int:
     """Entry point for `python my_workload.py [options]` (and `ray job submit`)."""
     parser = argparse.ArgumentParser(description="run this workload on agentrt")
     add_run_options(parser)
-    return run_workload(workload, parser.parse_args(argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.file = sys.argv[0]
+    args.command_line = ["python", sys.argv[0], *argv]
+    return run_workload(workload, args)
 
 
 class ProgressBar:

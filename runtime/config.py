@@ -252,7 +252,14 @@ class RuntimeConfig(ClusterSettings):
     max_concurrent_programs: int = Field(64, ge=1)
     """Programs in flight at once (closed loop); the rest wait to start."""
     trace_dir: Path = Path("runs")
-    """Each run writes runs/<run id>/trace.jsonl under this folder."""
+    """Each run writes <trace_dir>/<run id>/trace.jsonl, journal.sqlite and (the CLI)
+    results.jsonl. The driver makes it absolute (runtime.run_paths: a relative path is
+    resolved against AGENTRT_RUN_ROOT, or the home folder inside a Ray job)."""
+    journal_url: str | None = None
+    """The durable journal that lets a run resume (runtime.journal): None is SQLite in
+    the run's folder (one machine); `postgresql://user@host/db` a PostgreSQL database
+    every node reaches (a multi-node Ray cluster); `sqlite:///abs/path.sqlite` another
+    SQLite file; "off" no journal (nothing can be resumed)."""
     worker_health_timeout_s: float = Field(20.0, gt=0)
     """A worker that does not answer the scheduler's health check (every second) within
     this many seconds leaves routing; its calls run elsewhere."""
@@ -267,6 +274,15 @@ class RuntimeConfig(ClusterSettings):
     admission_min_success: float = Field(0.05, ge=0.0, le=1.0)
     """A planned program whose estimated success probability is below this is rejected
     at admission."""
+
+    @field_validator("journal_url")
+    @classmethod
+    def _known_journal(cls, url: str | None) -> str | None:
+        from agentrt.runtime.journal.url import OFF, parse_journal_url
+
+        if url is not None and url != OFF:
+            parse_journal_url(url)  # JournalConfigError is a ValueError: named by field
+        return url
 
     @field_validator("planner")
     @classmethod

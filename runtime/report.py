@@ -18,6 +18,15 @@ class RunReport:
     time_scale: float
     workers: list[dict[str, Any]] = field(default_factory=list)
     cluster: str = ""
+    run_id: str = ""
+    journal: str | None = None
+    """Where the run journaled (None: journal off)."""
+    unfinished: list[str] = field(default_factory=list)
+    """Programs a stop signal left unfinished (not in `results`)."""
+    stopped_by: str | None = None
+    """SIGINT or SIGTERM when a signal stopped the run; None when it ran to its end."""
+    results_path: Path | None = None
+    """results.jsonl, once written (the CLI writes it)."""
 
     @property
     def done(self) -> int:
@@ -55,11 +64,37 @@ class RunReport:
             f"tool time {t['tool_time_s']:.2f}s",
             f"cluster       {self.cluster}",
             *self._engine_lines(gpu),
+            *self._journal_lines(),
             f"trace         {self.trace_path}",
         ]
+        if self.results_path is not None:
+            out.append(f"results       {self.results_path}")
         for r in self.failed[:5]:
             out.append(f"  {r.program_id}: {r.status}: {r.error}")
         return out
+
+    def _journal_lines(self) -> list[str]:
+        lines = []
+        if self.stopped_by is not None:
+            lines.append(f"stopped       by {self.stopped_by}: {len(self.results)} programs "
+                         f"finished, {len(self.unfinished)} not finished")
+        if self.journal is None:
+            return lines
+        lines.append(f"journal       {self.journal}")
+        replayed = [r for r in self.results if r.from_journal]
+        resumed = [r for r in self.results if r.attempt > 1 and not r.from_journal]
+        if replayed or resumed:
+            steps = sum(len(r.steps_replayed) for r in resumed)
+            rerun = sum(len(r.steps_rerun) for r in resumed)
+            tools = sum(r.tool_calls_replayed for r in resumed)
+            lines.append(f"resumed       {len(replayed)} programs done before (from the "
+                         f"journal), {len(resumed)} resumed: {steps} steps from the journal, "
+                         f"{rerun} re-run, {tools} tool calls from the journal")
+        errors = [r for r in self.results if r.journal_error]
+        if errors:
+            lines.append(f"journal error {len(errors)} outcomes not journaled: "
+                         f"{errors[0].journal_error}")
+        return lines
 
     def _engine_lines(self, gpu: float) -> list[str]:
         """What the figures above are: measured on real servers, or simulated."""

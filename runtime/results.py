@@ -50,6 +50,25 @@ class ProgramResult:
     """Sampling attempts of planned steps: step, attempt, model, k, passed, workers,
     cached_tokens (per fork), estimate (the planner's, when it chose), seconds (wall
     time of the samples and their verification)."""
+    attempt: int = 1
+    """Which attempt of the program this is: 1, then one more per resume that ran it."""
+    steps_replayed: list[str] = field(default_factory=list)
+    """Steps an earlier attempt journaled: not executed again, their journaled results
+    fed their successors (resumed programs)."""
+    tool_calls_replayed: int = 0
+    """Tool calls answered from the journal instead of running (resumed programs)."""
+    from_journal: bool = False
+    """The program's outcome was journaled by an earlier attempt and it did not run."""
+    journal_error: str | None = None
+    """Set when the journal could not record this program's outcome."""
+
+    @property
+    def steps_rerun(self) -> list[str]:
+        """Steps a resumed attempt executed (attempt > 1): those the earlier attempts
+        left unfinished or never reached."""
+        if self.attempt <= 1 or self.from_journal:
+            return []
+        return sorted(set(self.steps_done) - set(self.steps_replayed))
 
     @property
     def completion_time(self) -> float:

@@ -189,4 +189,11 @@ def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
             for e in span.events
         ],
         "resource": {k: str(v) for k, v in span.resource.attributes.items()},
+        # Links (e.g. a resumed program's root to its first attempt's root).
+        "links": [
+            {"trace_id": f"{link.context.trace_id:032x}",
+             "span_id": f"{link.context.span_id:016x}",
+             "attributes": dict(link.attributes or {})}
+            for link in span.links
+        ],
     }

@@ -66,6 +66,18 @@ class ToolSpec(BaseModel):
     returns_json: bool = True
     """Whether the output is JSON-able data (``False``: the output is plain text)."""
 
+    side_effects: bool = False
+    """The tool changes the world (sends mail, charges a card, writes a database): with
+    the runtime's journal on, a call never runs twice for the same idempotency key
+    (program, step, turn, call id). Its journaled result is returned instead, and a
+    call that may have run without its result being recorded (a crash between the two)
+    is refused rather than run again (see docs/journal.md)."""
+
+    idempotent: bool = False
+    """Running a side-effecting call twice does no harm (it sets, not adds): a call
+    that may have run without its result being recorded is run again on resume
+    instead of being refused. Only meaningful with ``side_effects=True``."""
+
     @model_validator(mode="after")
     def _options_match_executor(self) -> ToolSpec:
         for option, owner in (("sandbox", "subprocess"), ("ray", "ray")):
@@ -73,6 +85,14 @@ class ToolSpec(BaseModel):
                 raise ValueError(
                     f"{option}=... applies to executor={owner!r} only, but this tool has "
                     f"executor={self.executor!r}; set executor={owner!r} or drop {option}")
+        return self
+
+    @model_validator(mode="after")
+    def _idempotent_needs_side_effects(self) -> ToolSpec:
+        if self.idempotent and not self.side_effects:
+            raise ValueError(
+                "idempotent=True says that running a side-effecting call twice is safe, but "
+                "this tool has side_effects=False; set side_effects=True or drop idempotent")
         return self
 
     def sandbox_limits(self) -> SandboxLimits:

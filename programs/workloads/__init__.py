@@ -7,7 +7,9 @@ format in docs/trace-format.md).
 """
 
 from agentrt.programs.workloads.generators import GENERATORS, generate
-from agentrt.programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
+from agentrt.programs.workloads.spec import (
+    HUMAN, Pause, ProgramSpec, StepSpec, TurnPrompt, TurnSpec,
+)
 from agentrt.programs.workloads.trace import (
     TraceError,
     TraceIssue,
@@ -20,10 +22,13 @@ from agentrt.programs.workloads.trace import (
 
 __all__ = [
     "GENERATORS",
+    "HUMAN",
+    "Pause",
     "ProgramSpec",
     "StepSpec",
     "TraceError",
     "TraceIssue",
+    "TurnPrompt",
     "TurnSpec",
     "dump_trace",
     "generate",

@@ -5,13 +5,18 @@ Each generator takes `n` (programs) and a seed and returns `ProgramSpec`s with a
 
 - swe:         SWE-bench-style coding agents; ~11 turns (3-40), contexts from a few
                thousand tokens growing a few thousand a turn, tools of several kinds
-               (fast shell 50 ms-1 s, test runs 2-60 s, occasional long builds), heavy tails
+               (fast shell 50 ms-1 s, test runs 2-60 s, occasional long builds), heavy
+               tails; with per-program features correlated with length (`_swe_features`)
 - bfcl:        BFCL-style function calling; ~6 turns, short contexts, fast tools
 - remote:      SWE-shaped programs whose tools are remote services with heavy tails
-               (p95 tens of seconds, p99 hundreds)
+               (p95 tens of seconds, p99 hundreds); no features
 - dag:         workflows with parallel branches: plan -> k workers -> merge
 - oversub:     sessions with unique prefixes (no sharing), sized by the caller to a
                multiple of the cluster's KV capacity
+- longhorizon: long coding-agent sessions after published 2026 traffic (about 40
+               calls, contexts to the model's window with compaction, heavy-tailed
+               tools, human think time, subagents, per-program features); see
+               `programs.workloads.longhorizon`
 
 Distributions are documented at each draw; all randomness comes from the passed seed.
 """
@@ -21,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from agentrt.programs.workloads.longhorizon import longhorizon
 from agentrt.programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
 
 Generator = Callable[..., list[ProgramSpec]]
@@ -70,22 +76,50 @@ def _agent_step(rng, step_id, turns, first_input, growth_median, output_median, 
     return StepSpec(step_id, specs, tuple(deps), prefix_id, prefix_tokens, kind)
 
 
-def swe(n: int, seed: int = 0, *, tool: Callable = _swe_tool, agent: str = "swe") -> list[ProgramSpec]:
-    """SWE-style coding agents: one long step each."""
+def swe(n: int, seed: int = 0, *, tool: Callable = _swe_tool, agent: str = "swe",
+        features: bool = True) -> list[ProgramSpec]:
+    """SWE-style coding agents: one long step each; with `features`, what a fleet logs
+    about each (`_swe_features`)."""
     rng = np.random.default_rng(seed)
+    # Features come from a stream of their own, so the programs are the same with or
+    # without them.
+    feature_rng = np.random.default_rng((seed, _FEATURE_STREAM))
     out = []
     for i in range(n):
         turns = _turn_count(rng, 11.0, 3, 40)
         first = int(rng.uniform(2000, 6000))  # issue text + repository map
         step = _agent_step(rng, "solve", turns, first, 1800.0, 200.0, tool,
                            prefix_id=f"{agent}-system", prefix_tokens=1500)
-        out.append(ProgramSpec(f"{agent}-{i:05d}", [step], agent=agent))
+        logged = _swe_features(feature_rng, turns, first) if features else {}
+        out.append(ProgramSpec(f"{agent}-{i:05d}", [step], agent=agent, features=logged))
     return out
+
+
+_FEATURE_STREAM = 0xFEA7
+# Task kinds from shortest to longest, and the standard-normal quantiles splitting them
+# by share (15% / 15% / 35% / 25% / 10%, as in the longhorizon workload).
+_KINDS = ("question", "test", "bugfix", "feature", "refactor")
+_KIND_CUTS = (-1.036, -0.524, 0.385, 1.2816)
+
+
+def _swe_features(rng: np.random.Generator, turns: int, first: int) -> dict:
+    """What a fleet logs when the program starts, drawn after the program so the
+    programs stay those of the generator without features. An assumption (published
+    traces report that length varies with the task, not by how much): with z the
+    program's standardised log length (log 11 turns, sd 0.45), the task kind is a
+    quantile bin of 0.7 z + 0.71 noise and log(repository size) has correlation 0.5
+    with z; `prompt_tokens` is the first turn's input. Together they explain about
+    half of the variance of log(turns), as in the longhorizon workload."""
+    z = (np.log(turns) - np.log(11.0)) / 0.45
+    latent = 0.7 * z + 0.71 * rng.standard_normal()
+    kind = _KINDS[int(np.searchsorted(_KIND_CUTS, latent))]
+    repo = int(300_000 * np.exp(1.2 * (0.5 * z + 0.866 * rng.standard_normal())))
+    return {"task_kind": kind, "repo_tokens": repo, "prompt_tokens": first}
 
 
 def remote(n: int, seed: int = 0) -> list[ProgramSpec]:
     """SWE-shaped programs whose tools are heavy-tailed remote services."""
-    return swe(n, seed, tool=_remote_tool, agent="remote")
+    return swe(n, seed, tool=_remote_tool, agent="remote", features=False)
 
 
 def bfcl(n: int, seed: int = 0) -> list[ProgramSpec]:
@@ -136,6 +170,7 @@ def oversub(n: int, seed: int = 0, *, context_tokens: int = 32_000) -> list[Prog
 
 GENERATORS: dict[str, Generator] = {
     "swe": swe, "remote": remote, "bfcl": bfcl, "dag": dag, "oversub": oversub,
+    "longhorizon": longhorizon,
 }
 
 

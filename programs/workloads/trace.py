@@ -4,6 +4,7 @@ One program per line; blank lines and lines starting with `#` are skipped.
 docs/trace-format.md is the reference, with a full example line::
 
     {"program_id": "p1", "arrival": 0.0, "tenant": "default", "agent": "agent", "meta": {},
+     "features": {"task_kind": "bugfix", "repo_tokens": 120000},
      "steps": [{"step_id": "solve", "deps": [], "prefix_id": "sys", "prefix_tokens": 1500,
                 "kind": "agent", "turns": [{"input_tokens": 3000, "output_tokens": 200,
                                             "tool": "shell", "tool_duration": 0.4}, ...]}]}
@@ -11,7 +12,9 @@ docs/trace-format.md is the reference, with a full example line::
 Loading checks each line with frozen pydantic models (unknown fields are errors, so
 typos are caught), then what one field cannot see: unique step ids, deps naming steps
 of the same program, no dependency cycles, tool/duration and prefix id/tokens given
-together, unique program ids across the file. Every problem is reported as
+together, think time only on human turns, compaction only after a first turn,
+subagents (`spawns`) naming steps that nothing else starts, unique program ids across
+the file. Every problem is reported as
 `FILE line N: FIELD.PATH: problem (got VALUE)`; up to `max_errors` of them are raised
 together in one `TraceError` so a file can be fixed in one pass. Nothing is dropped or
 repaired silently: a file either loads whole or raises.
@@ -25,65 +28,17 @@ import difflib
 import json
 import os
 from dataclasses import dataclass
-from typing import Annotated, Any, Iterable
+from typing import Any, Iterable
 
-import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agentrt.programs.workloads.spec import ProgramSpec, StepSpec, TurnSpec
+from agentrt.programs.workloads.trace_schema import (
+    NESTED, ProgramModel, check_program,
+)
 
 MAX_ERRORS = 20
 HEADER = "# agentrt program trace: one JSON program per line (docs/trace-format.md)"
-
-Name = Annotated[str, Field(min_length=1)]
-
-
-class _Frozen(BaseModel):
-    # strict: a JSON "5" or 5.0 is not an int, true is not a number; ints are accepted
-    # where floats are expected.
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False,
-                              use_attribute_docstrings=True)
-
-
-class TurnModel(_Frozen):
-    input_tokens: int = Field(ge=1)
-    """Tokens appended to the conversation before this reply (prompt, tool result)."""
-    output_tokens: int = Field(ge=1)
-    """Tokens the model replies with."""
-    tool: Name | None = None
-    """Tool the reply calls; null when the reply calls none."""
-    tool_duration: float = Field(0.0, ge=0)
-    """Seconds the tool runs; must be 0 when `tool` is null."""
-
-
-class StepModel(_Frozen):
-    step_id: Name
-    """Unique within the program."""
-    deps: list[Name] = []
-    """Steps of the same program that must finish before this one starts."""
-    prefix_id: Name | None = None
-    """Identity of a prefix shared with other steps and programs (system prompt)."""
-    prefix_tokens: int = Field(0, ge=0)
-    """Length of that prefix; >= 1 when `prefix_id` is set, 0 when it is null."""
-    kind: Name = "agent"
-    """Step kind, for policies that learn transitions between kinds of steps."""
-    turns: list[TurnModel] = Field(min_length=1)
-
-
-class ProgramModel(_Frozen):
-    program_id: Name
-    """Unique within the file."""
-    arrival: float = Field(0.0, ge=0)
-    """Seconds from the start of the replay at which the program arrives."""
-    tenant: Name = "default"
-    agent: Name = "agent"
-    """Agent type (a workload family), for per-type statistics."""
-    meta: dict[str, Any] = {}
-    """Free-form; carried into `ProgramSpec.meta` unchanged."""
-    steps: list[StepModel] = Field(min_length=1)
-
-
-_NESTED = {"steps": StepModel, "turns": TurnModel}
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +151,7 @@ def _validate(obj: Any, source: str,
     except ValidationError as e:
         return None, [TraceIssue(source, line, _path(err["loc"]), _problem(err))
                       for err in e.errors()]
-    problems = _check_program(model)
+    problems = check_program(model)
     if problems:
         return None, [TraceIssue(source, line, path, problem) for path, problem in problems]
     return _to_spec(model), []
@@ -224,7 +179,7 @@ def _problem(err: dict) -> str:
 def _unknown_field(loc: tuple) -> str:
     model: type[BaseModel] = ProgramModel
     for part in loc[:-1]:
-        model = _NESTED.get(part, model) if isinstance(part, str) else model
+        model = NESTED.get(part, model) if isinstance(part, str) else model
     fields = list(model.model_fields)
     close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
@@ -239,78 +194,44 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _check_program(m: ProgramModel) -> list[tuple[str, str]]:
-    """(field path, problem) for what the field constraints cannot see."""
-    out: list[tuple[str, str]] = []
-    index: dict[str, int] = {}
-    for i, s in enumerate(m.steps):
-        if s.step_id in index:
-            out.append((f"steps[{i}].step_id", f"duplicate step id {s.step_id!r} "
-                                               f"(first at steps[{index[s.step_id]}])"))
-        index.setdefault(s.step_id, i)
-        out += _check_step(s, f"steps[{i}]")
-    for i, s in enumerate(m.steps):
-        for k, d in enumerate(s.deps):
-            if d not in index:
-                out.append((f"steps[{i}].deps[{k}]",
-                            f"unknown step {d!r}; expected one of: {', '.join(index)}"))
-            elif d in s.deps[:k]:
-                out.append((f"steps[{i}].deps[{k}]", f"step {d!r} is listed twice"))
-    cycle = _find_cycle(m.steps)
-    if cycle:
-        names = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-        out.append((f"steps[{index[cycle[0][0]]}].deps",
-                    f"dependency cycle {names} (each step waits for the next)"))
-    return out
-
-
-def _check_step(s: StepModel, at: str) -> list[tuple[str, str]]:
-    out = []
-    if s.prefix_id is None and s.prefix_tokens:
-        out.append((f"{at}.prefix_tokens", f"must be 0 when prefix_id is null (got "
-                    f"{s.prefix_tokens}); name the prefix or count it in the first turn"))
-    if s.prefix_id is not None and not s.prefix_tokens:
-        out.append((f"{at}.prefix_tokens", "must be >= 1 when prefix_id is set "
-                    "(got 0); give the prefix's length or set prefix_id to null"))
-    for k, t in enumerate(s.turns):
-        if t.tool is None and t.tool_duration:
-            out.append((f"{at}.turns[{k}].tool_duration", f"must be 0 when tool is null "
-                        f"(got {t.tool_duration}); name the tool or drop the duration"))
-    return out
-
-
-def _find_cycle(steps: list[StepModel]) -> list[tuple[str, str]]:
-    graph = nx.DiGraph()  # edge: step -> a step it waits for
-    graph.add_nodes_from(s.step_id for s in steps)
-    graph.add_edges_from((s.step_id, d) for s in steps for d in s.deps)
-    try:
-        return nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return []
-
-
 def _to_spec(m: ProgramModel) -> ProgramSpec:
     steps = [StepSpec(s.step_id,
-                      [TurnSpec(t.input_tokens, t.output_tokens, t.tool, t.tool_duration)
+                      [TurnSpec(t.input_tokens, t.output_tokens, t.tool, t.tool_duration,
+                                t.think_s, t.summary_tokens, tuple(t.spawns))
                        for t in s.turns],
                       tuple(s.deps), s.prefix_id, s.prefix_tokens, s.kind)
              for s in m.steps]
-    return ProgramSpec(m.program_id, steps, m.arrival, m.tenant, m.agent, dict(m.meta))
+    return ProgramSpec(m.program_id, steps, m.arrival, m.tenant, m.agent, dict(m.meta),
+                       dict(m.features))
 
 
 # -- writing -----------------------------------------------------------------------------
 def program_to_dict(p: ProgramSpec) -> dict[str, Any]:
-    """The JSON-shaped dict of one program, every field written out."""
-    return {
+    """The JSON-shaped dict of one program: every field written out, except `features`
+    and the turn fields of human turns, compaction and subagents, which are written
+    only where set (so traces without them stay as they were)."""
+    out: dict[str, Any] = {
         "program_id": p.program_id, "arrival": p.arrival, "tenant": p.tenant,
-        "agent": p.agent, "meta": dict(p.meta),
-        "steps": [{"step_id": s.step_id, "deps": list(s.deps), "prefix_id": s.prefix_id,
-                   "prefix_tokens": s.prefix_tokens, "kind": s.kind,
-                   "turns": [{"input_tokens": t.input_tokens, "output_tokens": t.output_tokens,
-                              "tool": t.tool, "tool_duration": t.tool_duration}
-                             for t in s.turns]}
-                  for s in p.steps],
-    }
+        "agent": p.agent, "meta": dict(p.meta)}
+    if p.features:
+        out["features"] = dict(p.features)
+    out["steps"] = [{"step_id": s.step_id, "deps": list(s.deps), "prefix_id": s.prefix_id,
+                     "prefix_tokens": s.prefix_tokens, "kind": s.kind,
+                     "turns": [_turn_to_dict(t) for t in s.turns]}
+                    for s in p.steps]
+    return out
+
+
+def _turn_to_dict(t: TurnSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"input_tokens": t.input_tokens, "output_tokens": t.output_tokens,
+                           "tool": t.tool, "tool_duration": t.tool_duration}
+    if t.think_s:
+        out["think_s"] = t.think_s
+    if t.summary_tokens is not None:
+        out["summary_tokens"] = t.summary_tokens
+    if t.spawns:
+        out["spawns"] = list(t.spawns)
+    return out
 
 
 def dump_trace(programs: Iterable[ProgramSpec], path: str | os.PathLike, *,

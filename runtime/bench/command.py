@@ -16,7 +16,8 @@ from agentrt.runtime.bench.report import markdown_table, write_outputs
 
 def add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workload", default="swe",
-                        help="comma-separated generators: swe, remote, bfcl, dag, oversub")
+                        help="comma-separated generators: swe, remote, bfcl, dag, oversub, "
+                        "longhorizon")
     parser.add_argument("--trace", help="replay a JSON-lines program trace instead")
     parser.add_argument("--programs", type=int, default=200)
     parser.add_argument("--programs-per-worker", type=int,

@@ -88,16 +88,13 @@ def load_programs(workload: str, spec: BenchSpec, workers: int) -> list[ProgramS
 
 def mean_call_prompt_tokens(programs: Sequence[ProgramSpec]) -> float:
     """The prompt of an LLM call, averaged over every call of `programs`: shared prefix,
-    the turns before it (inputs and replies) and its own input."""
+    the turns before it (inputs and replies; since the last compaction) and its own
+    input (`ProgramSpec.step_prompts`)."""
     total = calls = 0
     for program in programs:
-        for step in program.steps:
-            context = step.prefix_tokens
-            for turn in step.turns:
-                context += turn.input_tokens
-                total += context
-                calls += 1
-                context += turn.output_tokens
+        for prompts in program.step_prompts().values():
+            total += sum(p.tokens for p in prompts)
+            calls += len(prompts)
     if not calls:
         raise ValueError("the workload has no LLM calls to size KV oversubscription by")
     return total / calls

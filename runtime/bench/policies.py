@@ -37,6 +37,11 @@ Program-level scheduling across workers (ALGORITHMS.md sections 3-4, issue 5), a
     agentrt-fair    the same with Agent Fair Share across tenants and its preemption
                     (multi-tenant SLOs)
     agentrt-sched-fcfs  agentrt-sched with program FCFS instead of ATLAS (ablation)
+    agentrt-gittins agentrt-sched with the Gittins queue: the Gittins index of each
+                    program's remaining size, learned online from finished programs
+                    per bucket of their features, with an aging bound (issue 18)
+    agentrt-oracle  agentrt-sched with shortest-remaining-first, told each program's
+                    true size by the trace (a reference, evaluation only)
 
 Eviction over free cached blocks (ALGORITHMS.md section 2), on `vllm-sticky`:
 
@@ -82,6 +87,10 @@ POLICY_SETS: dict[str, dict[str, Any]] = {
                      "preemption": True, "ttl": "agentrt", "host_tier": "auto"},
     "agentrt-sched-fcfs": {"queue": "program_fcfs", "router": "sticky", **AGENTRT_STEALING,
                            "ttl": "agentrt", "host_tier": "auto"},
+    "agentrt-gittins": {"queue": "gittins", "router": "sticky", **AGENTRT_STEALING,
+                        "ttl": "agentrt", "host_tier": "auto"},
+    "agentrt-oracle": {"queue": "oracle_srpt", "router": "sticky", **AGENTRT_STEALING,
+                       "ttl": "agentrt", "host_tier": "auto"},
     "vllm-sticky-workflow": {"queue": "request_fcfs", "router": "sticky",
                              "eviction": "workflow_aware"},
     "vllm-sticky-belady": {"queue": "request_fcfs", "router": "sticky", "eviction": "belady"},

@@ -73,21 +73,25 @@ class ResumeHintCmd:
 @dataclass(slots=True)
 class HandOver:
     """To a stolen session's source: send what it holds of `prefix` to `dst` over
-    `link`, then release the session."""
+    `link`, then release the session. `move` numbers the move (the thief's `Expect`
+    names the same one)."""
 
     session_id: str
     prefix: TokenChain
     dst: str
     link: str
+    move: int
 
 
 @wire.register
 @dataclass(slots=True)
 class Expect:
-    """To a stolen session's thief: its KV is on the way; hold the session's calls
-    until it lands (or a timeout passes)."""
+    """To a stolen session's thief: its KV is on the way (move `move`, from the
+    source's `HandOver`); hold the session's calls until it lands (or a timeout
+    passes). The KV may land before this command: then nothing is held."""
 
     session_id: str
+    move: int
 
 
 @wire.register

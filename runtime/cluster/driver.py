@@ -8,6 +8,11 @@ Without `RAY_ADDRESS` a local Ray instance is started (and stopped at exit) with
 `sim_gpu` resource per simulated worker; with it, the runtime attaches to that cluster
 (`ray job submit` sets it) and places workers on its `sim_gpu` resources when it has
 them.
+
+With the journal on (the default, `journal_url`), every program's inputs, steps, tool
+calls and outcome are journaled; `Runtime(config, run_id=ID)` or `run(..., resume=ID)`
+runs only what the journal does not hold (runtime.journal.run_journal). SIGINT and
+SIGTERM stop a run between waits: `run` raises RunInterrupted with the partial report.
 """
 from __future__ import annotations
 
@@ -36,12 +41,18 @@ from agentrt.runtime.core import decisions as records
 from agentrt.runtime.core.decisions import Decision, Dispatch
 from agentrt.runtime.engines.factory import pool_factories
 from agentrt.runtime.engines.simulated.responder import Responder
+from agentrt.runtime.interrupts import SIGNAL_NAMES, RunInterrupted, StopSignals
+from agentrt.runtime.journal import OFF, ResumeError, sqlite_url
+from agentrt.runtime.journal.run_journal import RunJournal
 from agentrt.runtime.report import RunReport
 from agentrt.runtime.results import FAILED, ProgramResult
 from agentrt.runtime.runner.choices import (
     PlanningSettings, check_declared_models, check_priced,
 )
 from agentrt.runtime.runner.replay import trace_program
+from agentrt.runtime.run_paths import resolve_runs_dir
+
+_POLL_S = 1.0  # the run loop looks at stop signals at least this often
 
 Progress = Callable[[int, int, ProgramResult], None]
 
@@ -51,7 +62,6 @@ class _Launch:
     """One program run to start: `start_at` wall seconds after the run begins."""
 
     program: ProgramDef
-    ref: Any  # the program, put in Ray's object store once per program
     kwargs: dict[str, Any]
     program_id: str
     start_at: float
@@ -59,13 +69,21 @@ class _Launch:
 
 class Runtime:
     def __init__(self, config: RuntimeConfig | None = None, *,
-                 responder: Responder | None = None, **overrides: Any) -> None:
+                 responder: Responder | None = None, run_id: str | None = None,
+                 **overrides: Any) -> None:
+        """`run_id` names the run (its folder, its journal); a run the journal already
+        holds is resumed by `run`. Default: a new id from the time."""
         base = config or RuntimeConfig()
         self.config = base.model_copy(update=overrides) if overrides else base
         if overrides:
             self.config = RuntimeConfig(**self.config.model_dump())  # re-validate
+        # Absolute once, here: a Ray job's working folder is temporary (run_paths).
+        self.config = self.config.model_copy(
+            update={"trace_dir": resolve_runs_dir(self.config.trace_dir)})
         self.responder = responder
-        self.run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self._resume = False  # the run must already be in the journal
+        self._journal: RunJournal | None = None
         self._started_ray = False
         self._scheduler = None
         self._workers: list[Any] = []
@@ -95,7 +113,7 @@ class Runtime:
             for _ in range(cfg.runners)]
         # Wait until the runners are up, so the first programs do not pay their start.
         ray.get([r.leftover_spans.remote() for r in self._runners], timeout=120)
-        trace_path = Path(cfg.trace_dir) / self.run_id / "trace.jsonl"
+        trace_path = self.run_dir / "trace.jsonl"
         self._trace_writer = tracing.JsonLinesWriter(trace_path)
 
     def start_cluster(self) -> None:
@@ -143,28 +161,51 @@ class Runtime:
         self._runners, self._workers, self._scheduler = [], [], None
         if self._trace_writer is not None:
             self._trace_writer.close()
+            self._trace_writer = None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
         if self._started_ray:
             ray.shutdown()
             self._started_ray = False
 
     # -- running -------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        """This run's folder (absolute): trace.jsonl, journal.sqlite, results.jsonl."""
+        return Path(self.config.trace_dir) / self.run_id
+
+    @property
+    def journal_url(self) -> str | None:
+        """Where this run journals (None: journal off)."""
+        url = self.config.journal_url
+        if url == OFF:
+            return None
+        return url or sqlite_url(self.run_dir / "journal.sqlite")
+
     def run(self, program: ProgramDef, inputs: Sequence[dict[str, Any]] | dict[str, Any],
             progress: Progress | None = None, *, program_ids: Sequence[str] | None = None,
-            arrivals: Sequence[float] | None = None) -> RunReport:
+            arrivals: Sequence[float] | None = None, resume: str | None = None) -> RunReport:
         """Run `program` once per input (kwargs dicts), at most
         `max_concurrent_programs` at a time. Every input's graph is built and validated
         first, so an invalid program fails before anything runs.
 
         `program_ids` names the runs (one unique id per input; default
         `{name}-{n:05d}`). `arrivals` starts input i no earlier than `arrivals[i]` wall
-        seconds after the call (default: as soon as a slot is free)."""
+        seconds after the call (default: as soon as a slot is free).
+
+        `resume` names an earlier run to resume (the same programs and inputs): programs
+        whose outcome it journaled are not run (their results come from the journal),
+        the others resume from their journaled steps and tool calls. Raises ResumeError
+        (before Ray starts) for a run the journal does not hold or other inputs, and
+        RunInterrupted (with the partial report) when SIGINT or SIGTERM stops the run."""
+        if resume is not None:
+            self._adopt(resume)
         inputs = [inputs] if isinstance(inputs, dict) else list(inputs)
         ids = self._program_ids(program, len(inputs), program_ids)
         starts = _check_arrivals(arrivals, len(inputs))
         self.validate(program, inputs)
-        self._require_started()
-        ref = ray.put(program)
-        return self._run([_Launch(program, ref, kwargs, pid, at)
+        return self._run([_Launch(program, kwargs, pid, at)
                           for kwargs, pid, at in zip(inputs, ids, starts)], progress)
 
     def replay(self, specs: Sequence[ProgramSpec],
@@ -179,8 +220,7 @@ class Runtime:
         _check_unique(ids)
         for p in programs:
             p.build()
-        self._require_started()
-        return self._run([_Launch(p, ray.put(p), {}, pid, spec.arrival * scale)
+        return self._run([_Launch(p, {}, pid, spec.arrival * scale)
                           for p, pid, spec in zip(programs, ids, specs)], progress)
 
     def validate(self, program: ProgramDef, inputs: Sequence[dict[str, Any]]) -> None:
@@ -226,7 +266,10 @@ class Runtime:
 
     def _ask_workers(self, method: str) -> list[Any]:
         """Call `method` on every worker still in routing, in worker order (a worker
-        that died or hung left it: the scheduler's summary names it in lost_workers)."""
+        that died or hung left it: the scheduler's summary names it in lost_workers).
+        None before the cluster started (a resume with nothing left to run)."""
+        if self._scheduler is None:
+            return []
         try:
             lost = ray.get(self._scheduler.summary.remote(), timeout=60)["lost_workers"]
         except RayActorError:  # the scheduler is gone: ask every worker that answers
@@ -242,32 +285,56 @@ class Runtime:
         return out
 
     def _run(self, launches: list[_Launch], progress: Progress | None) -> RunReport:
+        """Journaled outcomes first (before Ray starts: a bad resume fails fast), then
+        the rest on the cluster."""
+        journal = self._open_journal(len(launches))
+        done: list[ProgramResult] = []
+        if journal is not None:
+            done, todo = journal.plan([launch.program_id for launch in launches],
+                                      [launch.kwargs for launch in launches])
+            launches = [launches[i] for i in todo]
+        if launches:  # a resume of a run that had finished needs no cluster
+            self._require_started()
+        for i, result in enumerate(done):
+            if progress is not None:
+                progress(i + 1, len(done) + len(launches), result)
         start = time.time()
-        results = self._run_launches(launches, progress)
+        with StopSignals() as stop:
+            results, unfinished = self._run_launches(launches, progress, stop, len(done))
         self._write_spans(tracing.drain())
         wall = time.time() - start
         workers = self._ask_workers("stats")
-        return RunReport(results=results, wall_time_s=wall,
-                         trace_path=self._trace_writer.path, time_scale=self.config.time_scale,
-                         workers=workers, cluster=self._cluster)
+        report = RunReport(results=sorted(done + results, key=lambda r: r.program_id),
+                           wall_time_s=wall, trace_path=self.run_dir / "trace.jsonl",
+                           time_scale=self.config.time_scale, workers=workers,
+                           cluster=self._cluster, run_id=self.run_id,
+                           journal=journal.store.url if journal is not None else None,
+                           unfinished=unfinished,
+                           stopped_by=SIGNAL_NAMES.get(stop.signum) if stop.signum else None)
+        if stop.signum:
+            raise RunInterrupted(report, stop.signum)
+        return report
 
-    def _run_launches(self, launches: list[_Launch],
-                      progress: Progress | None) -> list[ProgramResult]:
+    def _run_launches(self, launches: list[_Launch], progress: Progress | None,
+                      stop: StopSignals, done: int) -> tuple[list[ProgramResult], list[str]]:
         """Start each launch at its offset while fewer than `max_concurrent_programs`
-        run; collect results as they finish."""
+        run; collect results as they finish, until all have or a stop signal comes.
+        Returns the results and the ids of programs that did not finish (stopped)."""
         limit = self.config.max_concurrent_programs
         waiting = deque(sorted(launches, key=lambda launch: launch.start_at))  # stable
         pending: dict[Any, tuple] = {}  # ref -> (program id, span, runner index, start)
         results: list[ProgramResult] = []
+        refs: dict[int, Any] = {}  # each program in Ray's object store once
+        total = done + len(launches)
         start = time.time()
-        while waiting or pending:
+        while (waiting or pending) and not stop.signum:
             while waiting and len(pending) < limit and waiting[0].start_at <= (
                     time.time() - start):
-                ref, entry = self._launch(waiting.popleft())
+                ref, entry = self._launch(waiting.popleft(), refs)
                 pending[ref] = entry
-            timeout = None  # wait for a result, or until the next start is due
+            timeout = _POLL_S  # wait for a result, until the next start is due, or a poll
             if waiting and len(pending) < limit:
-                timeout = max(0.0, waiting[0].start_at - (time.time() - start))
+                timeout = min(_POLL_S, max(0.0, waiting[0].start_at - (time.time() - start)))
             if not pending:
                 time.sleep(timeout)
                 continue
@@ -278,8 +345,12 @@ class Runtime:
                 self._close(entry[1], result)
                 results.append(result)
                 if progress is not None:
-                    progress(len(results), len(launches), result)
-        return sorted(results, key=lambda r: r.program_id)
+                    progress(done + len(results), total, result)
+        for program_id, span, *_ in pending.values():
+            span.set_attribute("agentrt.program.status", "interrupted")
+            span.end()
+        unfinished = [entry[0] for entry in pending.values()] + [w.program_id for w in waiting]
+        return sorted(results, key=lambda r: r.program_id), sorted(unfinished)
 
     def _collect(self, ref: Any, entry: tuple) -> ProgramResult:
         """A launched program's result; a program whose runner died fails with the
@@ -317,21 +388,62 @@ class Runtime:
             self._scheduler, cfg.served_models()[0], list(self.planning.served),
             cfg.block_size, prices, self.planning.to_plain(), self.clock)
 
-    def _launch(self, launch: _Launch):
+    def _launch(self, launch: _Launch, refs: dict[int, Any]):
         program, program_id = launch.program, launch.program_id
+        if id(program) not in refs:
+            refs[id(program)] = ray.put(program)
         index = self._launched % len(self._runners)
         runner = self._runners[index]
         self._launched += 1
-        span = tracing.tracer().start_span(f"invoke_workflow {program.name}")
+        links, resumed = self._journal.links(program_id) if self._journal else ([], {})
+        span = tracing.tracer().start_span(f"invoke_workflow {program.name}", links=links)
         span.set_attributes({tracing.OPERATION: "invoke_workflow",
                              tracing.WORKFLOW_NAME: program.name,
                              "agentrt.program.id": program_id,
-                             "agentrt.tenant": program.options.tenant})
+                             "agentrt.tenant": program.options.tenant, **resumed})
+        journal = None
+        if self._journal is not None:
+            journal = self._journal.started(program_id, program.name, launch.kwargs, span)
         carrier = tracing.inject(otel.set_span_in_context(span))
         arrival = time.time()
-        ref = runner.run_program.remote(launch.ref, (), launch.kwargs, program_id, arrival,
-                                        carrier)
+        ref = runner.run_program.remote(refs[id(program)], (), launch.kwargs, program_id,
+                                        arrival, carrier, journal=journal)
         return ref, (program_id, span, index, arrival)
+
+    # -- journal -------------------------------------------------------------------
+    def _adopt(self, run_id: str) -> None:
+        """Make this runtime resume `run_id` (before it started another run)."""
+        if run_id != self.run_id and self._trace_writer is not None:
+            raise ResumeError(f"resume={run_id!r}, but this runtime already runs "
+                              f"{self.run_id!r}; resume with a new Runtime (or "
+                              f"Runtime(config, run_id={run_id!r}))")
+        self.run_id, self._resume = run_id, True
+
+    def journaled_meta(self) -> dict[str, Any]:
+        """What the journal recorded when this run first started (run_dir, programs,
+        started_at). Raises ResumeError when the journal does not hold the run."""
+        url = self.journal_url
+        if url is None:
+            raise ResumeError(f"run {self.run_id!r}: journal_url is 'off', nothing to read")
+        journal = RunJournal.open(url, self.run_id, {}, resume=True)
+        try:
+            return journal.store.run_meta(self.run_id) or {}
+        finally:
+            journal.close()
+
+    def _open_journal(self, programs: int) -> RunJournal | None:
+        url = self.journal_url
+        if url is None:
+            if self._resume:
+                raise ResumeError(f"cannot resume run {self.run_id!r} with journal_url='off'; "
+                                  "resume with the journal the run wrote")
+            return None
+        if self._journal is None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            meta = {"run_id": self.run_id, "run_dir": str(self.run_dir), "programs": programs,
+                    "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            self._journal = RunJournal.open(url, self.run_id, meta, resume=self._resume)
+        return self._journal
 
     def _program_ids(self, program: ProgramDef, n: int,
                      given: Sequence[str] | None) -> list[str]:

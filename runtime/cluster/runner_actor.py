@@ -25,6 +25,8 @@ from agentrt.runtime.core.messages import LLMRequest, RequestDone
 from agentrt.runtime.runner.errors import SchedulerLost
 from agentrt.runtime.runner.tokenizers import Tokenizers
 from agentrt.runtime.runner.execution import execute_program
+from agentrt.runtime.journal import JournalConnections, JournalError, ProgramJournal
+from agentrt.runtime.results import FAILED, ProgramResult
 from agentrt.toolmgr import ToolManager, ToolRegistry
 
 
@@ -128,16 +130,29 @@ class ProgramRunner:
         self._block_size = block_size
         self._prices = {m: Price(*p) for m, p in prices.items()}
         self._clock = clock if clock is not None else RunClock(time.time())
+        self._journals = JournalConnections()  # opened on a program's first use
 
     async def run_program(self, program: Any, args: tuple, kwargs: dict, program_id: str,
-                          arrival: float, parent: dict[str, str]) -> bytes:
+                          arrival: float, parent: dict[str, str],
+                          journal: dict[str, Any] | None = None) -> bytes:
+        """`journal`: {url, run_id, attempt} when the run journals (runtime.journal)."""
+        program_journal = None
+        if journal is not None:
+            try:
+                program_journal = await ProgramJournal.load(
+                    self._journals.get(journal["url"]), journal["run_id"], program_id,
+                    journal["attempt"])
+            except JournalError as exc:  # the program cannot run safely without it
+                return wire.encode(ProgramResult(
+                    program_id, program.name, program.options.tenant, FAILED, arrival,
+                    time.time(), error=f"{type(exc).__name__}: {exc}"))
         result = await execute_program(
             program, tuple(args), dict(kwargs), program_id=program_id, arrival=arrival,
             backend=self._backend, tools=self._tools, tokenizer=self._tokenizer,
             default_model=self._model, served_models=self._served,
             block_size=self._block_size, prices=self._prices, clock=time.time,
             parent=parent, planning=self._planning, time_scale=self._clock.scale,
-            to_wall=self._clock.to_wall)
+            to_wall=self._clock.to_wall, journal=program_journal)
         result.spans = tracing.drain(tracing.trace_id_of(parent))
         return wire.encode(result)
 

@@ -66,6 +66,7 @@ class ActorTransport:
         self.senders: dict[str, SessionSender] = {}
         self._pending: dict[str, list] = {}
         self._seq: dict[str, int] = {}
+        self._moves = 0  # KV hand-overs so far: each one's number pairs its two commands
         self._on_wake = on_wake
         self._digests = digests
         self.probe: LoadProbe | None = None
@@ -135,9 +136,10 @@ class ActorTransport:
         if move.prefix is None:  # recomputed at the thief
             self.release(src, session_id)
             return
-        self._to(dst, cmd.Expect(session_id))
+        self._moves += 1
+        self._to(dst, cmd.Expect(session_id, self._moves))
         self._to(src, cmd.HandOver(session_id, self._chain(src, session_id, move.prefix),
-                                   dst, move.link))
+                                   dst, move.link, self._moves))
         self._sender(src).forget(session_id)
 
     def session_over(self, session_id: str) -> None:

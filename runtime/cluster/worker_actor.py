@@ -19,7 +19,8 @@ that order. Their prompts come as deltas on what this worker holds of each sessi
 (`runtime.cluster.session_sync`); one whose base it does not hold is asked of the
 scheduler whole before the command is applied (later batches wait). A stolen session's
 calls whose KV is on its way from a peer (`Expect`) wait until the copy lands
-(`receive_kv`) or `EXPECT_TIMEOUT_S` passes.
+(`receive_kv`) or `EXPECT_TIMEOUT_S` passes; the copy may come before the Expect, and
+both name their move (`KVHolds`).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from agentrt.kvcache.prefix import TokenChain
 from agentrt.runtime import wire
 from agentrt.runtime.cluster import commands as cmd
 from agentrt.runtime.cluster.clock import RunClock
+from agentrt.runtime.cluster.kv_holds import KVHolds
 from agentrt.runtime.cluster.ordering import CallerOrder
 from agentrt.runtime.cluster.session_sync import Mismatch, SessionReceiver
 from agentrt.runtime.core.messages import EngineEvent, EngineStats, LLMRequest, RequestDone
@@ -86,7 +88,7 @@ class WorkerActor:
         self.scheduler = scheduler
         self.peers: dict[str, Any] = {}
         self._order = CallerOrder()
-        self._expected: dict[str, list[LLMRequest]] = {}  # session -> calls held for its KV
+        self._holds = KVHolds()  # calls of stolen sessions held for their KV
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task | None = None
         self._events: list[EngineEvent] = []  # realtime: events not reported yet
@@ -129,14 +131,16 @@ class WorkerActor:
             self._order.done("scheduler", seq)
         self._wake.set()
 
-    async def receive_kv(self, session_id: str, prefix: Any, blocks: int, link: str) -> int:
-        """A peer hands over a stolen session's KV: copy it in, then release the
-        session's held calls. Returns the tokens received."""
+    async def receive_kv(self, session_id: str, prefix: Any, blocks: int, link: str,
+                         move: int) -> int:
+        """A peer hands over a stolen session's KV (move `move`): copy it in, then
+        release the calls that move's Expect held (it may not have come yet). Returns
+        the tokens received."""
         engine, now = self.engine, self.clock.now()
         tokens = 0
         if blocks and engine.info.capabilities.receive:
             tokens = engine.receive(session_id, TokenChain.from_wire(prefix), blocks, now, link)
-        self._release_expected(session_id)
+        self._submit_held(self._holds.landed(session_id, move))
         return tokens
 
     async def stats(self) -> dict[str, Any]:
@@ -212,14 +216,10 @@ class WorkerActor:
         engine = self.engine
         if isinstance(command, cmd.Send):
             for request in command.requests:
-                held = self._expected.get(request.session_id)
-                if held is not None:
-                    held.append(request)
-                else:
+                if not self._holds.hold(request):
                     self._submit(request, now)
         elif isinstance(command, cmd.Abort):
-            for held in self._expected.values():
-                held[:] = [r for r in held if r.request_id != command.request_id]
+            self._holds.abort(command.request_id)
             self._live.pop(command.request_id, None)
             engine.abort(command.request_id, now)
         elif isinstance(command, cmd.Release):
@@ -239,9 +239,10 @@ class WorkerActor:
         elif isinstance(command, cmd.ResumeHintCmd):
             engine.resume_hint(command.session_id, command.prefix, now)
         elif isinstance(command, cmd.Expect):
-            self._expected.setdefault(command.session_id, [])
-            asyncio.get_running_loop().call_later(
-                EXPECT_TIMEOUT_S, self._release_expected, command.session_id)
+            if self._holds.expect(command.session_id, command.move):
+                asyncio.get_running_loop().call_later(
+                    EXPECT_TIMEOUT_S, self._expect_timed_out, command.session_id,
+                    command.move)
         elif isinstance(command, cmd.HandOver):
             self._hand_over(command, now)
         else:
@@ -259,10 +260,12 @@ class WorkerActor:
         peer = self.peers.get(command.dst)
         if peer is not None:
             peer.receive_kv.remote(command.session_id, command.prefix.to_wire(), blocks,
-                                   command.link)
+                                   command.link, command.move)
 
-    def _release_expected(self, session_id: str) -> None:
-        held = self._expected.pop(session_id, None)
+    def _expect_timed_out(self, session_id: str, move: int) -> None:
+        self._submit_held(self._holds.timed_out(session_id, move))
+
+    def _submit_held(self, held: list[LLMRequest]) -> None:
         if held:
             now = self.clock.now()
             for request in held:

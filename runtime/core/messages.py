@@ -61,6 +61,13 @@ class LLMRequest:
     # long that tool runs (read only by offline oracles such as Belady eviction).
     tool_hint: str | None = None
     tool_hint_s: float | None = None
+    # What the fleet logged about the program when it started (trace `features`: task
+    # kind, repository size, ...), shared by its calls; None when unknown. Read by
+    # policies that predict program length.
+    features: dict[str, str | int | float] | None = None
+    # LLM calls the whole program makes, as its trace says (read only by offline
+    # oracles such as the shortest-remaining-first queue).
+    program_calls_hint: int | None = None
     # A parallel sample (fork) of another request with the same prompt: the engine
     # admits it once that request has prefilled, so the prompt's KV is computed once
     # and shared (see runtime.engines.scheduler).

@@ -27,24 +27,48 @@ class SessionChain:
     """The growing prompt of one session. Mutated only by `add_input` and `add_output`,
     which must alternate (input, output, input, ...)."""
 
-    __slots__ = ("session_id", "chain")
+    __slots__ = ("session_id", "chain", "prefix_id", "prefix_tokens")
 
     def __init__(self, session_id: str, block_size: int, prefix_id: str | None = None,
                  prefix_tokens: int = 0) -> None:
         self.session_id = session_id
-        self.chain = TokenChain(block_size)
-        if prefix_id and prefix_tokens:
-            self.chain.extend_synthetic(stable_hash("prefix", prefix_id), prefix_tokens)
+        self.prefix_id = prefix_id
+        self.prefix_tokens = prefix_tokens
+        self.chain = self._opening(block_size)
+
+    @classmethod
+    def fork(cls, parent: SessionChain, session_id: str) -> SessionChain:
+        """A subagent's session: its conversation starts as a copy of `parent`'s now,
+        and a compaction restarts it from `parent`'s shared prefix."""
+        child = cls.__new__(cls)
+        child.session_id = session_id
+        child.prefix_id, child.prefix_tokens = parent.prefix_id, parent.prefix_tokens
+        child.chain = parent.chain.copy()
+        return child
+
+    def _opening(self, block_size: int) -> TokenChain:
+        chain = TokenChain(block_size)
+        if self.prefix_id and self.prefix_tokens:
+            chain.extend_synthetic(stable_hash("prefix", self.prefix_id), self.prefix_tokens)
+        return chain
 
     @property
     def num_tokens(self) -> int:
         return self.chain.num_tokens
 
-    def add_input(self, turn: int, tokens: int) -> TokenChain:
+    def add_input(self, turn: int, tokens: int, summary_tokens: int | None = None
+                  ) -> TokenChain:
         """Append turn `turn`'s input; returns the prompt to send (a copy, which later
-        turns do not change)."""
-        if tokens < 0:
-            raise ValueError(f"input tokens must be >= 0, got {tokens}")
+        turns do not change). With `summary_tokens`, the conversation is compacted
+        first: it restarts from the shared prefix and a summary of that many tokens.
+        Raises ValueError on negative counts."""
+        if tokens < 0 or (summary_tokens is not None and summary_tokens < 0):
+            raise ValueError(f"token counts must be >= 0, got input {tokens}, "
+                             f"summary {summary_tokens}")
+        if summary_tokens is not None:
+            self.chain = self._opening(self.chain.block_size)
+            self.chain.extend_synthetic(stable_hash("summary", self.session_id, turn),
+                                        summary_tokens)
         self.chain.extend_synthetic(stable_hash("in", self.session_id, turn), tokens)
         return self.chain.copy()
 

@@ -10,6 +10,12 @@ plain asyncio; the Ray actor around it only supplies the backend and collects sp
                       │  tool node: execute_tool span
                       └─ deadline: cancel everything in flight (LLM calls aborted)
 
+Journal (`journal`, runtime.journal): a step an earlier attempt journaled is not run
+again (its journaled result feeds its successors), every step's result is journaled
+when it returns, tool calls go through `journal.tool_calls`, and the attempt's outcome
+is journaled at its end (not final when it ended on a tool call in doubt, so a later
+resume runs the program again).
+
 Admission: when steps declare choices (`@step(candidates=...)`) and the runtime plans
 (`planning`), a `PortfolioSession` plans the program's start; a program it judges
 infeasible ends at once as `rejected` with the estimate and the reason.
@@ -31,6 +37,10 @@ from agentrt.runtime.runner.choices import PlanningSettings, planned_steps, plan
 from agentrt.runtime.runner.step_context import ChatBackend, RunningProgram, RunnerStepContext, SyncStepContext
 from agentrt.runtime.runner.tool_hooks import program_tools, record_tool_span
 from agentrt.runtime.core.budget import BudgetExhausted, BudgetLedger, Price
+from agentrt.runtime.journal.errors import ToolInDoubtError
+from agentrt.runtime.journal.program_journal import ProgramJournal
+from agentrt.runtime.journal.records import ToolKey
+from agentrt.runtime.journal.tool_calls import journaled_call
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
 from agentrt.runtime.runner.errors import SchedulerLost
 from agentrt.runtime.runner.portfolio import Admission, PlanStopped, PortfolioSession
@@ -49,9 +59,11 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
                           parent: dict[str, str] | None = None,
                           planning: PlanningSettings | None = None,
                           time_scale: float = 1.0,
-                          to_wall: Callable[[float], float] | None = None) -> ProgramResult:
+                          to_wall: Callable[[float], float] | None = None,
+                          journal: ProgramJournal | None = None) -> ProgramResult:
     """Run one program to its end and return its result. The backend hears of the
-    program's start first and of its end last, whatever its status."""
+    program's start first and of its end last, whatever its status. With `journal`,
+    the program resumes from what earlier attempts journaled and journals this one."""
     graph = program.build(*args, **kwargs)
     options = program.options
     for tool in graph.tools():
@@ -61,40 +73,65 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
         program_id=program_id, name=program.name, tenant=options.tenant, arrival=arrival,
         ledger=BudgetLedger(options.budget_tokens, options.budget_usd, prices),
         default_model=default_model, served_models=served_models, block_size=block_size,
-        clock=clock, time_scale=time_scale, to_wall=to_wall)
+        clock=clock, time_scale=time_scale, to_wall=to_wall, journal=journal)
     admission = _admit(graph, state, options, planning)
     if admission is not None and not admission.admitted:
         result = _result(state, REJECTED, admission.reason, None, None, clock())
         result.success_estimate = admission.estimate
         result.plan_seconds = list(state.portfolio.plan_seconds)
-        return result
+        return await _journal_outcome(journal, result, final=True)
     async with program_tools(tools, program_id, graph.tools()):  # resources, cancellation
         try:
             await backend.program_started(program_id)
-        except SchedulerLost as lost:
-            return _result(state, FAILED, str(lost), None, None, clock())
+        except SchedulerLost as lost:  # not final: a resume runs the program again
+            lost_result = _result(state, FAILED, str(lost), None, None, clock())
+            return await _journal_outcome(journal, lost_result, final=False)
         try:
-            result = await _run_program(graph, state, options, admission, backend, tools,
-                                        tokenizer, parent)
+            result, final = await _run_program(graph, state, options, admission, backend,
+                                               tools, tokenizer, parent)
             state.ended = result.status
-            return result
         finally:
             state.ended = state.ended or "cancelled"  # steps still in threads: fenced
             await asyncio.shield(backend.program_finished(program_id))
+    return await _journal_outcome(journal, result, final)
+
+
+async def _journal_outcome(journal: ProgramJournal | None, result: ProgramResult,
+                           final: bool) -> ProgramResult:
+    if journal is None:
+        return result
+    result.attempt = journal.attempt
+    result.steps_replayed = sorted(journal.steps_replayed)
+    result.tool_calls_replayed = journal.tool_calls_replayed
+    result.journal_error = await asyncio.shield(journal.finish(result, final))
+    return result
 
 
 async def _run_program(graph, state: RunningProgram, options, admission, backend,
                        tools: ToolManager, tokenizer: SimpleTokenizer,
-                       parent: dict[str, str] | None) -> ProgramResult:
+                       parent: dict[str, str] | None) -> tuple[ProgramResult, bool]:
+    """The program's result, and whether it is final (False: it ended on a tool call
+    in doubt, see runtime.journal.tool_calls)."""
     clock = state.clock
+    journal = state.journal
 
     async def run_node(node: StepNode, node_args: tuple, node_kwargs: dict) -> Any:
+        if journal is not None:
+            found, result = journal.replayed_step(node.node_id)
+            if found:
+                _replayed_span(node)
+                state.steps_done.append(node.node_id)
+                if state.portfolio is not None:
+                    state.portfolio.finished(node.node_id)
+                return result
         state.steps_running.add(node.node_id)
         if node.kind == "tool":
             result = await _run_tool_node(node, node_args, node_kwargs, state, tools)
         else:
             result = await _run_step(node, node_args, node_kwargs, state, backend, tools,
                                      tokenizer)
+        if journal is not None:
+            await journal.record_step(node.node_id, result)
         state.steps_running.discard(node.node_id)
         state.steps_done.append(node.node_id)  # kept even if the deadline cuts the rest
         if state.portfolio is not None:
@@ -113,7 +150,17 @@ async def _run_program(graph, state: RunningProgram, options, admission, backend
     result.success_estimate = admission.estimate if admission is not None else None
     if state.portfolio is not None:
         result.plan_seconds = list(state.portfolio.plan_seconds)
-    return result
+    in_doubt = outcome is not None and isinstance(outcome.exception, ToolInDoubtError)
+    return result, not in_doubt
+
+
+def _replayed_span(node: StepNode) -> None:
+    """A step answered from the journal still shows in the trace, as a span that says so."""
+    name = f"execute_tool {node.name}" if node.kind == "tool" else f"invoke_agent {node.name}"
+    with tracing.tracer().start_as_current_span(name) as span:
+        span.set_attributes({tracing.OPERATION: "execute_tool" if node.kind == "tool"
+                             else "invoke_agent", "agentrt.step.id": node.node_id,
+                             "agentrt.step.replayed": True})
 
 
 def _admit(graph, state: RunningProgram, options, planning: PlanningSettings | None
@@ -179,9 +226,16 @@ async def _run_tool_node(node: StepNode, args: tuple, kwargs: dict, state: Runni
                              tracing.TOOL_NAME: registered.spec.name,
                              tracing.TOOL_CALL_ID: call_id})
         # No size cap: a tool node's output is data for the program's steps.
-        result = await tools.call(registered.spec.name, dict(bound.arguments), call_id,
-                                  clock=state.clock, program_id=state.program_id,
-                                  max_result_bytes=None)
+        arguments = dict(bound.arguments)
+        spec = registered.spec
+        # The node's result is journaled as a step; the call itself only when it has
+        # side effects (its in-flight marker must precede it).
+        journal = state.journal if spec.side_effects else None
+        result = await journaled_call(
+            journal, ToolKey(state.program_id, node.node_id, 0, node.node_id), spec.name,
+            arguments, spec,
+            lambda: tools.call(spec.name, arguments, call_id, clock=state.clock,
+                               program_id=state.program_id, max_result_bytes=None))
         record_tool_span(span, result)
         state.tool_calls += 1
         state.tool_time_s += result.duration_s

@@ -28,6 +28,8 @@ from agentrt.runtime.core.messages import LLMRequest, PinNote, RequestDone
 from agentrt.runtime.runner.errors import LLMCallError, ProgramEnded
 from agentrt.runtime.core.session_chain import SessionChain, request_id
 from agentrt.runtime.engines.tokenizer import SimpleTokenizer
+from agentrt.runtime.journal.records import ToolKey
+from agentrt.runtime.journal.tool_calls import REPLAYED, journaled_call
 from agentrt.runtime.runner.portfolio import PortfolioSession, StepPlan
 from agentrt.runtime.runner.sampling import Sample, Sampler
 from agentrt.runtime.runner.tool_hooks import record_tool_span
@@ -110,6 +112,8 @@ class RunningProgram:
     """The program's planner session when its steps declare choices (runtime.portfolio)."""
     attempts: list[dict[str, Any]] = field(default_factory=list)
     """Every sampling attempt of planned steps: step, model, k, passes, workers."""
+    journal: Any = None
+    """The attempt's `runtime.journal.ProgramJournal`, or None without a journal."""
 
     def check_running(self, what: str) -> None:
         if self.ended is not None:
@@ -136,6 +140,7 @@ class RunnerStepContext:
         self._tools = tools
         self._tokenizer = tokenizer
         self._turn = 0  # calls made so far; the next call's number
+        self._tool_index = 0  # tool calls made so far (ids for calls that have none)
         self._chain: SessionChain | None = None  # grown by chat_tokens
         self._sampler = Sampler(self, verifier, max_tokens)
 
@@ -180,43 +185,68 @@ class RunnerStepContext:
 
     async def chat_tokens(self, input_tokens: int, output_tokens: int, *,
                           prefix_id: str | None = None, prefix_tokens: int = 0,
+                          fork_from: SessionChain | None = None,
+                          summary_tokens: int | None = None,
                           model: str | None = None, last_call: bool = False,
                           last_turn: bool = False, tool: str | None = None,
-                          tool_s: float | None = None) -> ChatReply:
+                          tool_s: float | None = None,
+                          features: dict[str, Any] | None = None,
+                          program_calls: int | None = None) -> ChatReply:
         """A counted LLM call, as a trace describes one: `input_tokens` more tokens of
         conversation, a reply of `output_tokens` (the engine's responder is told so, and
         it is the call's cap). The session's prompt grows exactly as the simulator's
         player grows it (`SessionChain`: the shared prefix, each call's input, each
         reply), so a replayed trace hits the same cached blocks as its simulation.
 
-        `prefix_id`/`prefix_tokens` name a prefix shared with other sessions; they open
-        the conversation, so only the session's first counted call may pass them
-        (ValueError otherwise). `last_call` tells the scheduler no call of the program
-        follows, `last_turn` that no call of this session does. `tool` is the tool the
-        reply calls (it comes back as the reply's tool call) and `tool_s` how long the
-        trace says it runs (for offline oracles only). A step uses either `chat` or
-        `chat_tokens`, not both."""
+        `prefix_id`/`prefix_tokens` name a prefix shared with other sessions, and
+        `fork_from` (a `fork_point` of another step) makes the session a subagent's fork
+        of that conversation; either opens the conversation, so only the session's
+        first counted call may pass them (ValueError otherwise, or when both are
+        given). `summary_tokens` compacts the conversation before this call's input (it
+        restarts from the shared prefix and a summary that long). `last_call` tells the
+        scheduler no call of the program follows, `last_turn` that no call of this
+        session does. `tool` is the tool the reply calls (it comes back as the reply's
+        tool call; `HUMAN` for a reply a person answers) and `tool_s` how long the trace
+        says it runs; `program_calls` the program's traced number of calls (both for
+        offline oracles only); `features` what the fleet logged about the program. A
+        step uses either `chat` or `chat_tokens`, not both."""
+        opens = prefix_id is not None or prefix_tokens or fork_from is not None
+        if self._chain is not None and opens:
+            raise ValueError(f"session {self.session_id!r}: a shared prefix or a fork opens "
+                             "the conversation; pass prefix_id/prefix_tokens/fork_from to "
+                             "the first chat_tokens call only")
+        if fork_from is not None and (prefix_id is not None or prefix_tokens):
+            raise ValueError(f"session {self.session_id!r}: a fork opens with its parent's "
+                             "conversation, which has its own prefix; pass fork_from or "
+                             "prefix_id/prefix_tokens, not both")
         if self._chain is None:
-            self._chain = SessionChain(self.session_id, self._state.block_size, prefix_id,
-                                       prefix_tokens)
-        elif prefix_id is not None or prefix_tokens:
-            raise ValueError(f"session {self.session_id!r}: the shared prefix opens the "
-                             "conversation; pass prefix_id/prefix_tokens to the first "
-                             "chat_tokens call only")
+            self._chain = (SessionChain.fork(fork_from, self.session_id) if fork_from
+                           is not None else SessionChain(self.session_id,
+                                                         self._state.block_size,
+                                                         prefix_id, prefix_tokens))
         model = self._pick_model(model)
         chain = self._chain
         before = chain.num_tokens
-        prompt = chain.add_input(self._turn, input_tokens)
+        prompt = chain.add_input(self._turn, input_tokens, summary_tokens)
 
         def build(turn: int, allowed: int) -> LLMRequest:
             return self._request(turn, model, prompt, allowed,
                                  output_tokens_hint=output_tokens, last_call=last_call,
                                  last_turn=last_turn, context_before=before, tool_hint=tool,
-                                 tool_hint_s=tool_s)
+                                 tool_hint_s=tool_s, features=features,
+                                 program_calls_hint=program_calls)
 
         done = await self._exchange(model, prompt.num_tokens, output_tokens, build)
         chain.add_output(done)
         return _reply(done)
+
+    def fork_point(self) -> SessionChain:
+        """A snapshot of this step's counted conversation, for subagents to fork from
+        (`chat_tokens(fork_from=...)`). Raises ValueError before the first counted call."""
+        if self._chain is None:
+            raise ValueError(f"session {self.session_id!r} has no counted conversation "
+                             "to fork yet; call chat_tokens first")
+        return SessionChain.fork(self._chain, self.session_id)
 
     async def wait_tool(self, tool: str, seconds: float) -> None:
         """A counted tool call, as a trace describes one: wait `seconds` of run time
@@ -225,22 +255,48 @@ class RunnerStepContext:
         await asyncio.sleep(seconds * self._state.time_scale)
         self._backend.tool_finished(self.session_id, tool, seconds, None)
 
+    async def wait_on(self, tool: str, work: Awaitable[Any]) -> Any:
+        """A counted tool call that lasts until `work` completes (a step waiting on the
+        subagents it spawned): tell the scheduler the tool took the run seconds that
+        passed (wall seconds on the program's clock / time scale, as `call_tool`
+        reports). Returns what `work` returns."""
+        state = self._state
+        started = state.clock()
+        result = await work
+        self._backend.tool_finished(
+            self.session_id, tool, max(0.0, state.clock() - started) / state.time_scale, None)
+        return result
+
     async def call_tool(self, call: dict[str, Any]) -> ToolResult:
         """Run one tool call of the model's. A name the step did not declare, unknown
         arguments and every tool failure come back as an error result the model can
-        read and recover from (toolmgr.ToolManager.call), never as an exception."""
+        read and recover from (toolmgr.ToolManager.call), never as an exception.
+
+        With the journal on, the call's idempotency key is (program, step, turn, call
+        id); a call an earlier attempt journaled returns its journaled result. The
+        exceptions, which fail the step: ToolInDoubtError (a side-effecting call that
+        may have run but whose result was never journaled) and JournalDivergenceError
+        (runtime.journal.tool_calls)."""
         self._state.check_running("run a tool")
         function = call.get("function") or {}
         name = function.get("name") or call.get("name")
-        call_id = call.get("id") or f"{self.session_id}:tool{self._state.tool_calls}"
+        call_id = call.get("id") or f"{self.session_id}:tool{self._tool_index}"
+        self._tool_index += 1
         arguments = function.get("arguments", call.get("arguments", {}))
+        key = ToolKey(self.program_id, self.step_id, self._turn, str(call_id))
+        declared = name in self._declared and name in self._tools.registry
+        spec = self._tools.registry.get(name).spec if declared else None
         with tracing.tracer().start_as_current_span(f"execute_tool {name}") as span:
             span.set_attributes({tracing.OPERATION: "execute_tool", tracing.TOOL_NAME: str(name),
                                  tracing.TOOL_CALL_ID: call_id})
-            result = await self._tools.call(name, arguments, call_id, clock=self._state.clock,
-                                            program_id=self.program_id, allowed=self._declared)
+            result = await journaled_call(
+                self._state.journal, key, str(name), arguments, spec,
+                lambda: self._tools.call(name, arguments, call_id, clock=self._state.clock,
+                                         program_id=self.program_id, allowed=self._declared))
             record_tool_span(span, result)
-        if result.executor:  # it ran (not rejected before running)
+            if result.executor == REPLAYED:
+                span.set_attribute("agentrt.tool.replayed", True)
+        if result.executor and result.executor != REPLAYED:  # it ran (not rejected, not replayed)
             spec, scale = self._tools.registry.get(name).spec, self._state.time_scale
             prior = spec.duration_prior_s
             self._backend.tool_finished(self.session_id, name, result.duration_s / scale,

@@ -6,7 +6,8 @@ The same `ClusterControl` the Ray runtime drives is driven here by a heap of eve
     STEP_END    an engine iteration (or a fused run of decode iterations) ends: its
                 events go to the control, finished calls to the program player; the
                 worker steps again while it has work
-    TOOL_DONE   a tool call's traced duration has passed: the next turn is submitted
+    TOOL_DONE   a pause's traced duration has passed (a tool call, or a person's think
+                time on a human turn): the next turn is submitted
     TIMER       the control asked to be woken (prefetches, admission ticks)
     SAMPLE      KV use and queue lengths are recorded
     WORKER_CHANGE  a worker joins or leaves mid-run (`SimConfig.worker_changes`)
@@ -158,9 +159,8 @@ class Simulation:
         workers.step_again(worker_id)
 
     def _on_tool_done(self, session_id: str) -> None:
-        step = self.player.step_of(session_id)
-        turn = step.spec.turns[step.turn]
-        self.control.tool_finished(session_id, turn.tool, turn.tool_duration, self.now)
+        pause = self.player.step_of(session_id).pause
+        self.control.tool_finished(session_id, pause.tool, pause.seconds, self.now)
         self._follow(session_id, self.player.after_tool(session_id, self.now))
 
     def _on_refused(self, payload) -> None:
@@ -229,8 +229,10 @@ class Simulation:
         if outcome.tool_duration is not None:
             self.workers.external(self.now + outcome.tool_duration, TOOL_DONE, session_id)
             return
-        if outcome.step_finished:
-            self.control.session_ended(session_id, self.now)
+        for ended in outcome.ended:
+            self.control.session_ended(ended, self.now)
+        for r in outcome.resumed:  # a parent's wait on its subagents is over
+            self.control.tool_finished(r.session_id, r.tool, r.seconds, self.now)
         for request in outcome.new_requests:
             self._submit(request)
         if outcome.program_finished:

@@ -43,3 +43,31 @@ def test_replies_with_text_extend_by_their_token_ids():
 
 def test_request_ids_number_a_sessions_calls_from_zero():
     assert request_id("p0/plan", 0) == "p0/plan#0"
+
+
+def test_a_compacted_turn_restarts_from_the_prefix_and_a_summary():
+    chain = SessionChain("p/s", 16, "sys", 32)
+    chain.add_input(0, 500)
+    chain.add_output(done(40, key=stable_hash("out", "p/s#0")))
+    prompt = chain.add_input(1, 20, summary_tokens=64)
+    expected = TokenChain(16)
+    expected.extend_synthetic(stable_hash("prefix", "sys"), 32)
+    expected.extend_synthetic(stable_hash("summary", "p/s", 1), 64)
+    expected.extend_synthetic(stable_hash("in", "p/s", 1), 20)
+    assert prompt == expected and chain.num_tokens == 116
+    chain.add_output(done(8, key=stable_hash("out", "p/s#1")))
+    assert chain.add_input(2, 4).num_tokens == 128  # it grows from the summary on
+
+
+def test_a_fork_starts_with_its_parents_blocks_and_restarts_from_its_prefix():
+    parent = SessionChain("p/main", 16, "sys", 32)
+    parent.add_input(0, 100)
+    parent.add_output(done(28, key=stable_hash("out", "p/main#0")))
+    child = SessionChain.fork(parent, "p/sub")
+    first = child.add_input(0, 16)
+    assert first.hashes[:10] == parent.chain.hashes and first.num_tokens == 176
+    assert parent.num_tokens == 160  # the parent's conversation is its own
+    child.add_output(done(16, key=stable_hash("out", "p/sub#0")))
+    restarted = child.add_input(1, 16, summary_tokens=16)
+    assert restarted.hashes[:2] == parent.chain.hashes[:2]  # the shared prefix
+    assert restarted.num_tokens == 64

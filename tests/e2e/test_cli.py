@@ -46,7 +46,7 @@ def test_bad_options_name_the_valid_choices(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "agentrt: --queue='lifo': unknown queue policy 'lifo'; valid: ['atlas', "
-        "'fair_share', 'plas', 'program_fcfs', 'request_fcfs']"]
+        "'fair_share', 'gittins', 'oracle_srpt', 'plas', 'program_fcfs', 'request_fcfs']"]
     proc = agentrt("run", "examples/coding_agent.py", "--workers", "0", "--ttl", "forever")
     assert proc.returncode == 2
     assert "validation error" not in proc.stderr and "pydantic" not in proc.stderr

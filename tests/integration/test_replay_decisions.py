@@ -45,13 +45,16 @@ def agent(step_id: str, *turns: tuple, deps: tuple[str, ...] = ()) -> StepSpec:
 
 
 def make_trace() -> list[ProgramSpec]:
+    """Arrivals and tool times chosen so that no two events the decisions depend on fall
+    within MARGIN_S of each other under the simulated engine's step times
+    (test_the_trace_leaves_room_for_clock_jitter checks it)."""
     return [
-        solo("p0", 0.0, (400, 300, "grep", 0.5), (400, 40)),
-        solo("p1", 0.35, (1200, 300, "grep", 0.5), (800, 300, "bash", 0.5), (200, 20)),
-        solo("p2", 0.5, (800, 150, "grep", 0.2), (200, 300, "bash", 0.5), (1200, 20)),
-        solo("p3", 0.85, (200, 40, "grep", 0.3), (200, 40)),
-        solo("p4", 1.1, (800, 150, "bash", 0.5), (800, 150)),
-        solo("p5", 1.35, (400, 300, "grep", 0.2), (800, 150)),
+        solo("p0", 0.0, (400, 300, "grep", 0.3), (400, 40)),
+        solo("p1", 0.12, (1200, 300, "grep", 0.7), (800, 300, "bash", 0.6), (200, 20)),
+        solo("p2", 0.43, (800, 150, "grep", 0.1), (200, 300, "bash", 0.3), (1200, 20)),
+        solo("p3", 0.95, (200, 40, "grep", 0.3), (200, 40)),
+        solo("p4", 1.09, (800, 150, "bash", 0.5), (800, 150)),
+        solo("p5", 1.52, (400, 300, "grep", 0.4), (800, 150)),
     ]
 
 
@@ -97,8 +100,8 @@ def runtime(ray_cluster, tmp_path_factory):
     with Runtime(config) as rt:
         # The first program on fresh actors pays one-off costs (lazy imports, first
         # calls); a warm-up on both workers keeps them out of the timed trace.
-        warm = ProgramSpec("warmup", [StepSpec("a", [TurnSpec(200, 10)], prefix_id="warm"),
-                                      StepSpec("b", [TurnSpec(200, 10)], prefix_id="warm")])
+        warm = ProgramSpec("warmup", [StepSpec("a", [TurnSpec(200, 10)]),
+                                      StepSpec("b", [TurnSpec(200, 10)])])
         rt.replay([warm])
         yield rt
         rt.check_integrity()
@@ -123,3 +126,26 @@ def test_ray_runtime_and_simulator_make_the_same_decisions(runtime):
         (f"p{i}", "succeeded") for i in range(6)]
     assert sum(r.llm_calls for r in report.results) == 14
     assert runtime.decisions()[before:] == expected
+
+
+def coding_session(program_id: str) -> ProgramSpec:
+    """Every kind of pause: tools, a person's reply (think time), subagents forked from
+    the conversation (the parent waits for both), a compacted turn."""
+    main = StepSpec("main", [
+        TurnSpec(800, 30, "bash", 0.2), TurnSpec(200, 20, think_s=0.4),
+        TurnSpec(150, 15, "task", spawns=("sub_a", "sub_b")),
+        TurnSpec(300, 20, "bash", 0.1, summary_tokens=400), TurnSpec(100, 10)],
+        prefix_id="sys", prefix_tokens=512)
+    return ProgramSpec(program_id, [
+        main, StepSpec("sub_a", [TurnSpec(100, 10, "grep", 0.1), TurnSpec(50, 10)]),
+        StepSpec("sub_b", [TurnSpec(120, 12)])],
+        agent="coder", features={"task_kind": "bugfix"})
+
+
+def test_ray_replay_runs_every_turn_of_human_turns_subagents_and_compaction(runtime):
+    spec = coding_session("session-1")
+    report = runtime.replay([spec])
+    [result] = report.results
+    assert result.status == "succeeded", result.error
+    assert result.llm_calls == spec.num_calls == 8
+    assert sorted(result.steps_done) == ["main", "sub_a", "sub_b"]

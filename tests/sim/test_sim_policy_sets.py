@@ -44,3 +44,9 @@ def test_a_policy_set_turns_off_every_mechanism_it_does_not_name():
     sticky = SimConfig(**policy_set("vllm-sticky"))
     assert (sticky.ttl, sticky.stealing, sticky.host_tier, sticky.preemption) == (
         None, False, "off", False)
+
+
+@pytest.mark.parametrize("name, queue", [("agentrt-gittins", "gittins"),
+                                         ("agentrt-oracle", "oracle_srpt")])
+def test_the_size_aware_sets_are_agentrt_sched_with_their_queue(name, queue):
+    assert policy_set(name) == {**policy_set("agentrt-sched"), "queue": queue}

@@ -11,6 +11,7 @@ import pytest
 
 from agentrt.programs.workloads import (
     GENERATORS,
+    Pause,
     ProgramSpec,
     StepSpec,
     TraceError,
@@ -58,6 +59,34 @@ def test_dict_round_trip_keeps_every_field():
         StepSpec("b", [TurnSpec(3, 4)], deps=("a",))],
         arrival=1 / 3, tenant="t", agent="coder", meta={"k": [1, {"x": None}]})
     assert program_from_dict(program_to_dict(spec)) == spec
+
+
+def test_human_turns_compaction_subagents_and_features_round_trip():
+    spec = ProgramSpec("p", [
+        StepSpec("main", [TurnSpec(900, 40, "task", 0.0, spawns=("sub",)),
+                          TurnSpec(300, 20, think_s=84.5),
+                          TurnSpec(200, 30, "shell", 0.8, summary_tokens=4000),
+                          TurnSpec(100, 10)], prefix_id="sys", prefix_tokens=1500),
+        StepSpec("sub", [TurnSpec(120, 15, "read", 0.036), TurnSpec(80, 25)])],
+        features={"task_kind": "bugfix", "repo_tokens": 250_000, "prompt_tokens": 900.5})
+    assert program_from_dict(program_to_dict(spec)) == spec
+
+
+def test_optional_turn_fields_and_features_are_written_only_where_set():
+    written = program_to_dict(ProgramSpec("p", [StepSpec("s", [TurnSpec(10, 2, "t", 1.0),
+                                                               TurnSpec(5, 1)])]))
+    assert "features" not in written
+    assert [sorted(t) for t in written["steps"][0]["turns"]] == [
+        ["input_tokens", "output_tokens", "tool", "tool_duration"]] * 2
+
+
+def test_a_turn_without_a_tool_followed_by_more_turns_is_a_human_turn():
+    [p] = parse(make_program(steps=[make_step(turns=[
+        make_turn(think_s=90), make_turn(tool="shell", tool_duration=1), make_turn()])]))
+    step = p.steps[0]
+    assert [step.pause_after(k) for k in range(3)] == [
+        Pause("human", 90.0), Pause("shell", 1.0), None]
+    assert step.pause_after(0).human and not step.pause_after(1).human
 
 
 def test_dump_writes_a_header_then_one_line_per_program_in_the_given_order(tmp_path):
@@ -135,10 +164,11 @@ ERRORS = {
                               "name the tool or drop the duration"),
     "typo in turn": (with_turn(tol="shell"),
                      "steps[0].turns[1].tol: unknown field; did you mean 'tool'? expected one of: "
-                     "input_tokens, output_tokens, tool, tool_duration"),
+                     "input_tokens, output_tokens, tool, tool_duration, think_s, summary_tokens, "
+                     "spawns"),
     "typo in program": (make_program(tennant="a"),
                         "tennant: unknown field; did you mean 'tenant'? expected one of: "
-                        "program_id, arrival, tenant, agent, meta, steps"),
+                        "program_id, arrival, tenant, agent, meta, features, steps"),
     "negative arrival": (make_program(arrival=-0.5),
                          "arrival: input should be greater than or equal to 0 (got -0.5)"),
     "missing id": ({"steps": [make_step()]}, "program_id: field required"),
@@ -168,6 +198,75 @@ ERRORS = {
     "cycle": (with_steps(make_step("root"), make_step("a", deps=["root", "c"]),
                          make_step("b", deps=["a"]), make_step("c", deps=["b"])),
               "steps[1].deps: dependency cycle a -> c -> b -> a (each step waits for the next)"),
+    "human tool name": (with_turn(tool="human", tool_duration=3),
+                        "steps[0].turns[1].tool: 'human' is reserved for think time; for a "
+                        "reply a person answers, set tool to null and the gap in think_s"),
+    "think time on a tool turn": (
+        with_turn(tool="t", tool_duration=1, think_s=5),
+        "steps[0].turns[1].think_s: must be 0 when tool is set (got 5.0); think time "
+        "follows a reply that calls no tool"),
+    "think time on the last turn": (
+        with_turn(think_s=60),
+        "steps[0].turns[1].think_s: must be 0 on a step's last turn (got 60.0); no "
+        "request follows it"),
+    "negative think time": (with_turn(think_s=-1),
+                            "steps[0].turns[1].think_s: input should be greater than or "
+                            "equal to 0 (got -1)"),
+    "compaction on the first turn": (
+        with_steps(make_step(turns=[make_turn(summary_tokens=500), make_turn()])),
+        "steps[0].turns[0].summary_tokens: must be null on a step's first turn: there is "
+        "no conversation yet to compact"),
+    "empty summary": (with_turn(summary_tokens=0),
+                      "steps[0].turns[1].summary_tokens: input should be greater than or "
+                      "equal to 1 (got 0)"),
+    "spawn without a tool": (
+        with_steps(make_step("a", turns=[make_turn(spawns=["b"]), make_turn()]),
+                   make_step("b")),
+        'steps[0].turns[0].spawns: a turn that spawns subagents must name the tool that '
+        'starts them (for example "task")'),
+    "spawn with a duration": (
+        with_steps(make_step("a", turns=[make_turn(tool="task", tool_duration=2,
+                                                   spawns=["b"])]), make_step("b")),
+        "steps[0].turns[0].tool_duration: must be 0 when the turn spawns subagents "
+        "(got 2.0); the wait lasts until they finish"),
+    "unknown spawn": (
+        with_steps(make_step("a", turns=[make_turn(tool="task", spawns=["c"])]),
+                   make_step("b")),
+        "steps[0].turns[0].spawns[0]: unknown step 'c'; expected one of: a, b"),
+    "spawned twice": (
+        with_steps(make_step("a", turns=[make_turn(tool="task", spawns=["b"]),
+                                         make_turn(tool="task", spawns=["b"])]),
+                   make_step("b")),
+        "steps[0].turns[1].spawns[0]: step 'b' is already spawned by step 'a'; a step is "
+        "spawned once"),
+    "spawned step with deps": (
+        with_steps(make_step("a", turns=[make_turn(tool="task", spawns=["b"])]),
+                   make_step("c"), make_step("b", deps=["c"])),
+        "steps[2].deps: a spawned step starts when its parent's turn ends; it cannot wait "
+        "on steps (got ['c'])"),
+    "spawned step waited on": (
+        with_steps(make_step("a", turns=[make_turn(tool="task", spawns=["b"])]),
+                   make_step("b"), make_step("c", deps=["b"])),
+        "steps[1].step_id: step 'b' is spawned, so no step may list it in deps (the "
+        "spawning step waits for it)"),
+    "spawned step with a prefix": (
+        with_steps(make_step("a", turns=[make_turn(tool="task", spawns=["b"])]),
+                   make_step("b", prefix_id="sys", prefix_tokens=10)),
+        "steps[1].prefix_id: must be null on a spawned step: it starts as a fork of its "
+        "parent's conversation"),
+    "spawn cycle": (
+        with_steps(make_step("root"),
+                   make_step("a", turns=[make_turn(tool="task", spawns=["b"])]),
+                   make_step("b", turns=[make_turn(tool="task", spawns=["a"])])),
+        "steps[1].turns: spawn cycle a -> b -> a (each step spawns the next)"),
+    "feature not a category or size": (
+        make_program(features={"repo": [1]}),
+        "features.repo: must be a category (a non-empty string) or a size (a number) "
+        "(got [1])"),
+    "feature neither category nor size": (
+        make_program(features={"big": True}),
+        "features.big: must be a category (a non-empty string) or a size (a number) "
+        "(got true)"),
     "NaN": ('{"program_id": "p", "arrival": NaN, "steps": [{"step_id": "s", "turns": '
             '[{"input_tokens": 1, "output_tokens": 1}]}]}',
             "arrival: input should be a finite number (got NaN)"),

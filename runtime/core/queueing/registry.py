@@ -5,6 +5,9 @@
     plas           least attained service of the program, K FIFO levels (Autellix)
     atlas          least attained critical-path service (Autellix, DAG programs)
     fair_share     the tenant most slowed down first (SAGA's Agent Fair Share)
+    gittins        highest Gittins index of the program's learned remaining size first,
+                   with an aging bound against starvation
+    oracle_srpt    fewest calls left first, told each program's size (evaluation only)
 
 A policy (`runtime.core.queueing.policy.QueuePolicy`) is one object per scheduler; it
 makes each worker's queue and learns from the scheduler's feedback hooks. `make_queue`
@@ -16,17 +19,20 @@ from typing import Any, Callable
 
 from agentrt.runtime.core.queueing.autellix import ATLAS, PLAS, LevelBins
 from agentrt.runtime.core.queueing.fair_share import FairShare, FairShareQueue
+from agentrt.runtime.core.queueing.gittins import Gittins, OracleSRPT
 from agentrt.runtime.core.queueing.policy import (
     InFlight, PreemptChoice, ProgramFCFS, QueuePolicy, RequestFCFS, execution_time,
 )
 from agentrt.runtime.core.queueing.wait_queue import RequestQueue, WaitQueue
 
 QUEUE_POLICIES: dict[str, Callable[..., QueuePolicy]] = {
-    cls.name: cls for cls in (RequestFCFS, ProgramFCFS, PLAS, ATLAS, FairShare)
+    cls.name: cls for cls in (RequestFCFS, ProgramFCFS, PLAS, ATLAS, FairShare, Gittins,
+                              OracleSRPT)
 }
 
 __all__ = [
-    "ATLAS", "FairShare", "FairShareQueue", "InFlight", "LevelBins", "PLAS",
+    "ATLAS", "FairShare", "FairShareQueue", "Gittins", "InFlight", "LevelBins",
+    "OracleSRPT", "PLAS",
     "PreemptChoice", "ProgramFCFS", "QUEUE_POLICIES", "QueuePolicy", "RequestFCFS",
     "RequestQueue", "WaitQueue", "execution_time", "make_queue", "make_queue_policy",
 ]
