@@ -188,21 +188,24 @@ class TokenChain:
             f"block_size={self.block_size}, tip={tip})"
         )
 
-    def to_wire(self) -> dict[str, Any]:
-        """msgpack-safe form: ints, lists and str-keyed dicts only."""
+    def to_wire(self, skip: int = 0) -> dict[str, Any]:
+        """msgpack-safe form: ints, lists and str-keyed dicts only. `skip` leaves out the
+        first `skip` block hashes (a receiver that holds them passes them back to
+        `from_wire` as `head`)."""
         return {
             "block_size": self.block_size,
             "root": self.root,
             "num_tokens": self.num_tokens,
-            "hashes": list(self.hashes),
+            "hashes": self.hashes[skip:] if skip else list(self.hashes),
             "partial": [p if isinstance(p, int) else list(p) for p in self._partial],
         }
 
     @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> TokenChain:
-        """Inverse of `to_wire`. Raises ValueError if the counts disagree."""
+    def from_wire(cls, d: dict[str, Any], head: Sequence[int] = ()) -> TokenChain:
+        """Inverse of `to_wire`; `head`: the block hashes `to_wire` skipped. Raises
+        ValueError if the counts disagree."""
         chain = cls(int(d["block_size"]), int(d["root"]))
-        chain.hashes = [int(h) for h in d["hashes"]]
+        chain.hashes = [*head, *(int(h) for h in d["hashes"])]
         chain.num_tokens = int(d["num_tokens"])
         chain._partial = [p if isinstance(p, int) else tuple(p) for p in d["partial"]]
         partial_tokens = sum(1 if isinstance(p, int) else p[2] - p[1] for p in chain._partial)

@@ -4,6 +4,10 @@ The scheduler actor's transport turns each decision for a worker into one of the
 sends a worker all of its commands from one control call as one ordered batch
 (`WorkerActor.apply`), so an abort never overtakes the call it aborts and a pin never
 overtakes the reply it is for.
+
+A command's `prefix` (and a sent request's prefix and messages) crosses as a delta on
+what the worker holds of the session (`runtime.cluster.session_sync`); the worker
+rebuilds it before applying the command.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from dataclasses import dataclass
 
 from agentrt.kvcache.prefix import TokenChain
 from agentrt.runtime import wire
+from agentrt.runtime.cluster import session_sync  # noqa: F401  (its wire types)
 from agentrt.runtime.core.messages import LLMRequest
 from agentrt.runtime.core.retention.decision import PauseHint, PinDecision
 
@@ -87,6 +92,24 @@ class Expect:
 
     session_id: str
     move: int
+
+
+@wire.register
+@dataclass(slots=True)
+class Forget:
+    """The session ended: drop what this worker holds of its prompt (its chain and
+    messages, `session_sync`); the engine is told nothing."""
+
+    session_id: str
+
+
+@wire.register
+@dataclass(slots=True)
+class WatchSteps:
+    """Report every engine step (`on`), or only steps that change what the core reads
+    (see `ClusterControl.step_ends_matter`)."""
+
+    on: bool
 
 
 @wire.register

@@ -18,6 +18,7 @@ from ray.exceptions import RayActorError
 
 from agentrt.runtime import tracing, wire
 from agentrt.runtime.cluster.clock import RunClock
+from agentrt.runtime.cluster.session_sync import SessionSender, SyncMismatch
 from agentrt.runtime.runner.choices import PlanningSettings
 from agentrt.runtime.core.budget import Price
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
@@ -41,6 +42,10 @@ class ActorBackend:
     the scheduler takes this runner's calls in the order they were made (a tool's
     timing before the next turn it enables, a step's end after its last call).
 
+    A call's prompt (chain and messages) goes as a delta on what the scheduler holds
+    of its session (`session_sync`); one the scheduler answers `SyncMismatch` goes
+    again whole. A session's state goes at its release and its program's end.
+
     When the scheduler is gone, calls raise SchedulerLost; tidying up (a program's or
     a session's end) is skipped, since nothing is left to tidy."""
 
@@ -48,6 +53,7 @@ class ActorBackend:
         self._scheduler = scheduler
         self._caller = uuid.uuid4().hex
         self._calls = itertools.count()
+        self.sync = SessionSender()
 
     def _seq(self) -> tuple[str, int]:
         return self._caller, next(self._calls)
@@ -56,22 +62,37 @@ class ActorBackend:
         await self._call(self._scheduler.program_started.remote(program_id, *self._seq()))
 
     async def program_finished(self, program_id: str) -> None:
+        self.sync.forget_program(program_id)
         await self._tidy(self._scheduler.program_ended.remote(program_id, *self._seq()))
 
     async def chat(self, request: LLMRequest) -> RequestDone:
-        ref = self._scheduler.chat.remote(wire.encode(request), *self._seq())
-        return wire.decode(await self._call(ref))
+        for attempt in range(2):
+            if attempt:  # the scheduler lacked the base: the whole prompt
+                self.sync.forget(request.session_id)
+            data = wire.encode(self.sync.request(request))
+            ref = self._scheduler.chat.remote(data, *self._seq(), time.time())
+            done = wire.decode(await self._call(ref))
+            if not isinstance(done, SyncMismatch):
+                return done
+        raise RuntimeError(f"the scheduler refused a whole prompt: {done.reason}")
 
     async def chat_forks(self, requests: list[LLMRequest]) -> list[RequestDone]:
-        ref = self._scheduler.chat_forks.remote([wire.encode(r) for r in requests],
-                                                *self._seq())
-        return [wire.decode(done) for done in await self._call(ref)]
+        for attempt in range(2):
+            if attempt:
+                self.sync.forget(requests[0].session_id)
+            data = [wire.encode(self.sync.request(r)) for r in requests]
+            ref = self._scheduler.chat_forks.remote(data, *self._seq(), time.time())
+            dones = [wire.decode(done) for done in await self._call(ref)]
+            if not isinstance(dones[0], SyncMismatch):
+                return dones
+        raise RuntimeError(f"the scheduler refused a whole prompt: {dones[0].reason}")
 
     async def abort(self, request_id: str) -> bool:
         return await self._tidy(self._scheduler.abort.remote(request_id, *self._seq()),
                                 default=False)
 
     async def release_session(self, session_id: str) -> None:
+        self.sync.forget(session_id)
         await self._tidy(self._scheduler.release_session.remote(session_id, *self._seq()))
 
     @staticmethod
@@ -134,6 +155,10 @@ class ProgramRunner:
             to_wall=self._clock.to_wall, journal=program_journal)
         result.spans = tracing.drain(tracing.trace_id_of(parent))
         return wire.encode(result)
+
+    async def held_sessions(self) -> list[str]:
+        """Sessions whose prompt state this runner keeps (none once its programs end)."""
+        return self._backend.sync.sessions()
 
     async def leftover_spans(self) -> list[dict[str, Any]]:
         return tracing.drain()

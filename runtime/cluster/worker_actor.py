@@ -3,7 +3,9 @@ commands in the order they were decided.
 
 A **stepped** engine (the simulated GPU) steps in a loop while it has work: each step
 runs at the run clock's `now`, lasts its modeled duration times the run's time scale
-in wall seconds, and its events and stats go to the scheduler after it. While busy,
+in wall seconds, and its events and stats go to the scheduler after it when the step
+changed something the core reads (`StepReports`): the scheduler's work grows with
+calls, not with engine iterations. While busy,
 steps are paced on a schedule (each ends `duration` after the previous one's scheduled
 end) rather than slept back to back, so stepping and reporting do not add up into
 drift from the modeled clock; a worker more than `CATCH_UP_S` behind its schedule
@@ -13,14 +15,18 @@ A **realtime** engine runs on its own; its events are collected as they come and
 reported in batches (one report per turn of this actor's event loop).
 
 Commands (`runtime.cluster.commands`) arrive in numbered batches and are applied in
-that order. A stolen session's calls whose KV is on its way from a peer (`Expect`)
-wait until the copy lands (`receive_kv`) or `EXPECT_TIMEOUT_S` passes; the copy may
-come before the Expect, and both name their move (`KVHolds`).
+that order. Their prompts come as deltas on what this worker holds of each session
+(`runtime.cluster.session_sync`); one whose base it does not hold is asked of the
+scheduler whole before the command is applied (later batches wait). A stolen session's
+calls whose KV is on its way from a peer (`Expect`) wait until the copy lands
+(`receive_kv`) or `EXPECT_TIMEOUT_S` passes; the copy may come before the Expect, and
+both name their move (`KVHolds`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from typing import Any
@@ -33,13 +39,43 @@ from agentrt.runtime.cluster import commands as cmd
 from agentrt.runtime.cluster.clock import RunClock
 from agentrt.runtime.cluster.kv_holds import KVHolds
 from agentrt.runtime.cluster.ordering import CallerOrder
-from agentrt.runtime.core.messages import EngineEvent, LLMRequest, RequestDone
+from agentrt.runtime.cluster.session_sync import Mismatch, SessionReceiver
+from agentrt.runtime.core.messages import EngineEvent, EngineStats, LLMRequest, RequestDone
 from agentrt.runtime.engines.base import Engine, failed_call, submit_or_refuse
 
 log = logging.getLogger(__name__)
 
 CATCH_UP_S = 0.1
 EXPECT_TIMEOUT_S = 10.0  # wall seconds a stolen session's calls wait for its KV
+RESEND_TIMEOUT_S = 30.0  # wall seconds to wait for a prompt asked of the scheduler whole
+STATS_EVERY_S = 1.0  # the scheduler's copy of a busy worker's stats is at most this old
+
+
+class StepReports:
+    """Which engine steps a worker reports to the scheduler: a step with events; a
+    step after which what the core reads of the engine (`EngineStats.decision_view`)
+    differs from the last report; every step while the scheduler watches them
+    (`WatchSteps`, see `ClusterControl.step_ends_matter`); and, so that the rest of the
+    stats the scheduler shows (metrics) is never older than `every_s` wall seconds, a
+    step whose stats changed that long after the last report. No other step can change
+    a decision, so none other is sent."""
+
+    def __init__(self, every_s: float = STATS_EVERY_S,
+                 clock: Any = time.monotonic) -> None:
+        self.every_s = every_s
+        self.watch = False
+        self._clock = clock
+        self._view: tuple | None = None
+        self._stats: EngineStats | None = None
+        self._at = -math.inf
+
+    def wanted(self, events: list, stats: EngineStats) -> bool:
+        if events or self.watch or stats.decision_view() != self._view:
+            return True
+        return self._clock() - self._at >= self.every_s and stats != self._stats
+
+    def sent(self, stats: EngineStats) -> None:
+        self._view, self._stats, self._at = stats.decision_view(), stats, self._clock()
 
 
 @ray.remote(num_cpus=0)
@@ -60,6 +96,9 @@ class WorkerActor:
         self.failure: str | None = None  # why the engine stopped, if it did
         self._gpu_time = 0.0
         self._steps = 0
+        self._sync = SessionReceiver()  # what this worker holds of each session's prompt
+        self._reports = StepReports()
+        self.reports_sent = 0
 
     async def start(self) -> bytes:
         """Start driving the engine; returns its wire-encoded EngineInfo."""
@@ -85,9 +124,9 @@ class WorkerActor:
         """Carry out command batch `seq` (after every earlier one)."""
         await self._order.turn("scheduler", seq)
         try:
-            now = self.clock.now()
             for command in wire.decode(batch).commands:
-                self._apply(command, now)
+                if await self._resolved(command):
+                    self._apply(command, self.clock.now())
         finally:
             self._order.done("scheduler", seq)
         self._wake.set()
@@ -115,13 +154,64 @@ class WorkerActor:
                 "kv_pinned_blocks": s.kv_pinned_blocks,
                 "retained": dict(getattr(engine, "retained", {})),
                 "prefetched_tokens": getattr(engine, "prefetched_tokens", 0),
-                "received_tokens": getattr(engine, "received_tokens", 0)}
+                "received_tokens": getattr(engine, "received_tokens", 0),
+                "reports": self.reports_sent, "held_sessions": len(self._sync)}
 
     async def check_integrity(self) -> bool:
         self.engine.check_integrity()
         return True
 
     # -- commands ------------------------------------------------------------------
+    def _resolve(self, command: Any) -> None:
+        """Rebuild the command's prompts from their deltas (raises Mismatch)."""
+        sync = self._sync
+        if isinstance(command, cmd.Send):
+            for request in command.requests:
+                sync.request(request)
+        elif isinstance(command, (cmd.Retain, cmd.Prefetch, cmd.PauseHintCmd,
+                                  cmd.ResumeHintCmd, cmd.HandOver)):
+            command.prefix = sync.chain(command.session_id, command.prefix)
+
+    async def _resolved(self, command: Any) -> bool:
+        """Rebuild the command's prompts, asking the scheduler for any whose base this
+        worker does not hold. False if one cannot be had: a call it sends fails with
+        the reason, any other such command is skipped (logged)."""
+        while True:
+            try:
+                self._resolve(command)
+                return True
+            except Mismatch as miss:
+                whole, why = None, miss.reason
+                try:
+                    data = await asyncio.wait_for(self.scheduler.resend.remote(
+                        self.worker_id, miss.session_id, miss.kind, wire.encode(miss.delta)),
+                        RESEND_TIMEOUT_S)
+                    found = wire.decode(data)
+                    whole = found.chain if miss.kind == "chain" else found.messages
+                except Exception as error:  # the scheduler is gone or did not answer
+                    why = f"{why}; asking the scheduler failed: {type(error).__name__}"
+                if whole is None:
+                    return self._unresolved(command, miss, why)
+                targets = command.requests if isinstance(command, cmd.Send) else [command]
+                replaced = False
+                for target in targets:
+                    for name in ("prefix", "messages"):
+                        if getattr(target, name, None) is miss.delta:
+                            setattr(target, name, whole)
+                            replaced = True
+                if not replaced:  # not this command's delta: never loop on it
+                    return self._unresolved(command, miss, f"{why}; no field carried it")
+
+    def _unresolved(self, command: Any, miss: Mismatch, why: str) -> bool:
+        reason = (f"worker {self.worker_id} lost the prompt of session "
+                  f"{miss.session_id!r} and the scheduler no longer has it ({why})")
+        log.error("%s; skipping %s", reason, type(command).__name__)
+        if isinstance(command, cmd.Send):
+            now = self.clock.now()
+            self._emit([failed_call(r, self.worker_id, now, reason)
+                        for r in command.requests])
+        return False
+
     def _apply(self, command: Any, now: float) -> None:
         engine = self.engine
         if isinstance(command, cmd.Send):
@@ -134,6 +224,11 @@ class WorkerActor:
             engine.abort(command.request_id, now)
         elif isinstance(command, cmd.Release):
             engine.release(command.session_id, now)
+            self._sync.forget(command.session_id)
+        elif isinstance(command, cmd.Forget):
+            self._sync.forget(command.session_id)
+        elif isinstance(command, cmd.WatchSteps):
+            self._reports.watch = command.on
         elif isinstance(command, cmd.Retain):
             engine.retain(command.session_id, command.prefix, command.decision, now,
                           command.program_id)
@@ -161,6 +256,7 @@ class WorkerActor:
         if engine.info.capabilities.receive:
             blocks = engine.movable_blocks(command.prefix)
         engine.release(command.session_id, now)
+        self._sync.forget(command.session_id)
         peer = self.peers.get(command.dst)
         if peer is not None:
             peer.receive_kv.remote(command.session_id, command.prefix.to_wire(), blocks,
@@ -215,8 +311,11 @@ class WorkerActor:
 
     def _report_emitted(self) -> None:
         events, self._events = self._events, []
+        stats = self.engine.stats()
+        self._reports.sent(stats)
+        self.reports_sent += 1
         self.scheduler.report.remote(self.worker_id, [wire.encode(e) for e in events],
-                                     wire.encode(self.engine.stats()))
+                                     wire.encode(stats), time.time())
 
     async def _loop(self) -> None:
         engine, clock = self.engine, self.clock
@@ -241,6 +340,10 @@ class WorkerActor:
             # A step that could schedule nothing (all memory pinned) still yields.
             await asyncio.sleep(max(step_end - time.time(), 1e-3 if
                                     result.duration == 0 else 0.0))
-            await self.scheduler.report.remote(
-                self.worker_id, [wire.encode(e) for e in result.events],
-                wire.encode(engine.stats()))
+            stats = engine.stats()
+            if self._reports.wanted(result.events, stats):
+                self._reports.sent(stats)
+                self.reports_sent += 1
+                await self.scheduler.report.remote(
+                    self.worker_id, [wire.encode(e) for e in result.events],
+                    wire.encode(stats), time.time())

@@ -219,6 +219,14 @@ class EngineStats:
     def kv_free_blocks(self) -> int:
         return self.kv_capacity_blocks - self.kv_used_blocks
 
+    def decision_view(self) -> tuple[int, int, int, int]:
+        """What the core reads of a worker's last stats between its events (how many
+        calls run and wait, the KV's size and block): a step that finished nothing and
+        left this as it was decides nothing, unless `ClusterControl.step_ends_matter`.
+        The rest (KV use, the decoding batch) is read only with a finished call's own
+        stats, which come with it."""
+        return (self.running, self.waiting, self.kv_capacity_blocks, self.block_size)
+
     @property
     def load(self) -> int:
         return self.running + self.waiting

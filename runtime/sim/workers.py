@@ -170,22 +170,12 @@ class SimWorkers:
         self._update_bound(worker_id)
 
     def _may_fuse(self, worker_id: str) -> bool:
-        """Whether a fused decode run stays exact under stealing and preemption. A
-        worker with calls queued may preempt at any step end. A worker short of work
-        steals at its step ends once some victim has calls to spare: one exists now
-        (its calls may become worth stealing as loads change), or may appear without a
-        submission when a policy requeues a preempted call. Those step one iteration
-        at a time; other victims only appear by submission, past the horizon."""
-        scheduler, cfg = self.sim.control.scheduler, self.sim.cfg
-        if cfg.preemption and scheduler.has_queued(worker_id):
-            return False
-        stealing = scheduler.stealing
-        if stealing is not None:
-            view = scheduler.view
-            if stealing.wants(view.workers[worker_id]) and (
-                    cfg.preemption or stealing.victim(view, worker_id) is not None):
-                return False
-        return True
+        """Whether a fused decode run stays exact: its step ends change nothing the
+        core reads, so only the time, which matters only under the rules of
+        `ClusterControl.step_ends_matter` (preemption, stealing); workers those rules
+        watch step one iteration at a time. Other victims only appear by submission,
+        past the horizon."""
+        return not self.sim.control.step_ends_matter(worker_id)
 
     def _update_bound(self, worker_id: str) -> None:
         """Refresh the lower bound on this worker's next RequestDone (see horizon.py);

@@ -174,6 +174,38 @@ class ClusterControl:
         are missing)."""
         return dict(self._stats)
 
+    def step_ends_matter(self, worker_id: str) -> bool:
+        """Whether the end of an engine step of `worker_id` can change a decision even
+        when the step finished nothing and left what the core reads of the engine
+        (`EngineStats.decision_view`) as it was.
+
+        Such a step brings nothing new but the time, and only two rules read the time
+        at a step end: a worker with calls queued here may preempt (with preemption on;
+        Autellix's quanta run out as time passes), and a worker short of work steals
+        once some victim has calls to spare (its calls may become worth stealing as
+        loads change) or may have them without a submission (a preempted call is queued
+        again). Every other step end that brings nothing new decides nothing: the
+        worker's queue here only grows by calls that are offered to it at once, and
+        what it can take depends on its calls in flight and on `decision_view`. So a
+        driver may skip telling the control of such steps unless this is true: the
+        simulator fuses their decode iterations, Ray workers do not report them."""
+        scheduler, preemption = self.scheduler, self.settings.preemption
+        if preemption and scheduler.has_queued(worker_id):
+            return True
+        stealing = scheduler.stealing
+        if stealing is not None:
+            view = scheduler.view
+            load = view.workers.get(worker_id)
+            if load is not None and stealing.wants(load) and (
+                    preemption or stealing.victim(view, worker_id) is not None):
+                return True
+        return False
+
+    def watches_steps(self) -> bool:
+        """Whether `step_ends_matter` can be true for any worker (preemption or
+        stealing on)."""
+        return self.settings.preemption or self.scheduler.stealing is not None
+
     def pump_all(self, now: float) -> None:
         """Send every worker what it can take (after the cluster changed)."""
         for worker_id in list(self.workers):
