@@ -54,6 +54,10 @@ class ActorBackend:
         self._caller = uuid.uuid4().hex
         self._calls = itertools.count()
         self.sync = SessionSender()
+        self.lost = False
+        """Whether a call found the scheduler gone: a program that did not succeed
+        since then failed for it, not for its own sake (execution journals it as not
+        final, so a resume runs it again)."""
 
     def _seq(self) -> tuple[str, int]:
         return self._caller, next(self._calls)
@@ -95,11 +99,11 @@ class ActorBackend:
         self.sync.forget(session_id)
         await self._tidy(self._scheduler.release_session.remote(session_id, *self._seq()))
 
-    @staticmethod
-    async def _call(ref: Any) -> Any:
+    async def _call(self, ref: Any) -> Any:
         try:
             return await ref
         except RayActorError as error:
+            self.lost = True
             raise _lost(error) from None
 
     @staticmethod

@@ -90,6 +90,8 @@ async def execute_program(program: ProgramDef, args: tuple, kwargs: dict[str, An
             result, final = await _run_program(graph, state, options, admission, backend,
                                                tools, tokenizer, parent)
             state.ended = result.status
+            if result.status != SUCCEEDED and getattr(backend, "lost", False):
+                final = False  # the scheduler died under it: a resume runs it again
         finally:
             state.ended = state.ended or "cancelled"  # steps still in threads: fenced
             await asyncio.shield(backend.program_finished(program_id))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import threading
 import time
 
@@ -156,3 +157,8 @@ def test_when_the_scheduler_dies_every_program_ends_with_the_reason(ray_cluster,
         assert time.monotonic() - started < 30
         assert [r.status for r in report.results] == ["failed"] * 6
         assert all("the scheduler actor is gone" in r.error for r in report.results)
+        # Failed for the run's sake, not their own: none is final, a resume runs them.
+        with sqlite3.connect(rt.run_dir / "journal.sqlite") as db:
+            final = db.execute("SELECT program_id FROM agentrt_programs WHERE is_final = 1")
+            assert final.fetchall() == []
+            assert db.execute("SELECT count(*) FROM agentrt_programs").fetchone() == (6,)
