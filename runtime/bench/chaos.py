@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import agentrt
+from agentrt.runtime.bench.processes import processes_with_env
 
 DIR_ENV = "AGENTRT_CHAOS_DIR"
 BUDGET_TOKENS = 20_000
@@ -151,16 +152,7 @@ def _driver(folder: Path, programs: int, workers: int, run_id: str, resume: bool
 
 
 def _run_processes(folder: Path) -> list[int]:
-    """Processes of a round on `folder`: its driver and the local Ray it started."""
-    mark = f"{DIR_ENV}={folder}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and mark in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
+    return processes_with_env(DIR_ENV, str(folder))
 
 
 def _wait_gone(folder: Path, timeout_s: float = 90.0) -> None:

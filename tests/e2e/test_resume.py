@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from agentrt.runtime.bench.processes import processes_with_env
+
 ROOT = Path(__file__).resolve().parents[2]
 AGENTRT = [sys.executable, "-m", "agentrt.runtime.cli"]
 WORKLOAD = "tests/e2e/resume_workload.py"
@@ -48,17 +50,8 @@ def wait_for(predicate, what: str, timeout: float = 180) -> None:
 
 
 def run_processes(folder: Path) -> list[int]:
-    """Processes of a run on `folder`: the driver and the local Ray it started (each
-    inherits RESUME_TEST_DIR)."""
-    mark = f"RESUME_TEST_DIR={folder}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and mark in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(int(proc.name))
-        except OSError:  # gone, or not ours to read
-            continue
-    return found
+    """Processes of a run on `folder`: the driver and the local Ray it started."""
+    return processes_with_env("RESUME_TEST_DIR", str(folder))
 
 
 def kill_run(proc: subprocess.Popen, folder: Path) -> None:
