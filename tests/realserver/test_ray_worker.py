@@ -3,6 +3,7 @@ realtime engine, carries out a Send and an Abort, and reports the RequestDone.""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 
 import pytest
@@ -28,11 +29,20 @@ def test_the_ray_worker_actor_drives_the_openai_engine(ray_cluster, vllm):
         def __init__(self) -> None:
             self.events: list = []
 
-        def report(self, worker_id, events, stats) -> None:
+        def report(self, worker_id, events, stats, sent_at=0.0) -> None:
             self.events += [(worker_id, wire.decode(e)) for e in events]
 
         def received(self) -> list:
             return self.events
+
+    # The stand-in takes what the worker sends the real scheduler: a report it could
+    # not take would fail inside the Inbox actor, unseen, and the test would only time out.
+    from agentrt.runtime.cluster.scheduler_actor import SchedulerActor
+
+    def params(actor_class):
+        return list(inspect.signature(actor_class.__ray_metadata__.modified_class.report)
+                    .parameters)
+    assert params(Inbox) == params(SchedulerActor), "the stand-in's report is out of date"
 
     clock = RunClock(time.time())
     factory = OpenAIEngineFactory((endpoint(vllm.base_url, api_key_env=API_KEY_ENV),),
