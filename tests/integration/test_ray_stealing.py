@@ -19,19 +19,28 @@ STEALING = {**PLAIN, "max_num_seqs": 1, "dispatch_window": 1, "stealing": True,
 def lopsided_trace() -> list[ProgramSpec]:
     """Eight sessions split evenly by load at arrival, but those on the first worker
     write 40 times longer replies: the second worker runs dry while calls queue for
-    the first."""
+    the first.
+
+    All arrive at once and every first reply is at least 100 tokens, so no call
+    finishes while the eight first calls are placed: placement by load alternates w0,
+    w1, ... whatever the machine's load. (With arrivals 0.01 model seconds apart, where
+    the sessions landed depended on which short calls had finished by each arrival, and
+    on Ray no steal happened in about one run in three with two CPU hogs beside the
+    test.)"""
     programs = []
     for i in range(8):
         tokens = 200 if i % 2 == 0 else 5
-        turns = [TurnSpec(400, tokens, "bash", 0.02)] * 3 + [TurnSpec(100, tokens)]
-        programs.append(ProgramSpec(f"p{i}", [StepSpec("solve", turns)], arrival=0.01 * i))
+        turns = ([TurnSpec(400, max(tokens, 100), "bash", 0.02)]
+                 + [TurnSpec(400, tokens, "bash", 0.02)] * 2 + [TurnSpec(100, tokens)])
+        programs.append(ProgramSpec(f"p{i}", [StepSpec("solve", turns)], arrival=0.0))
     return programs
 
 
 def test_the_trace_makes_the_simulator_steal():
     sim = Simulation(lopsided_trace(), plain_config(workers=2, arrival="trace", **STEALING))
     sim.run()
-    assert sim.scheduler.counters.stolen >= 5 and sim.control.moves >= 5
+    # Two moved sessions even the load out; the rest stay where they are.
+    assert sim.scheduler.counters.stolen == 2 and sim.control.moves == 2
 
 
 def test_a_transferred_session_takes_its_kv_to_the_thief():
