@@ -7,10 +7,10 @@ PostgreSQL: https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFL
 """
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from agentrt.runtime.journal.errors import JournalUnavailableError
@@ -58,12 +58,13 @@ class SqlJournalStore(JournalStore):
     def _sql(self, statement: str) -> str:
         return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """A cursor inside one write transaction, committed on exit (a context manager)."""
 
+    @abc.abstractmethod
     def _read(self, statement: str, params: tuple = ()) -> list[tuple]:
-        raise NotImplementedError
+        """The rows of one read-only query."""
 
     def _exec(self, cursor: Any, statement: str, params: tuple = ()) -> Any:
         cursor.execute(self._sql(statement), params)
