@@ -158,7 +158,9 @@ class _LogAxis:
         self._offset, self._scale = 1.0 - np.log(self.lo) / self.step, 1.0 / self.step
 
     def cell(self, x: np.ndarray) -> np.ndarray:
-        c = np.log(np.maximum(x, 1e-300))
+        # Every x below `lo` lands in cell 0, so clamp there: a floor below float32's
+        # range (1e-300) would round to 0 for float32 inputs and warn in log.
+        c = np.log(np.maximum(x, 0.5 * self.lo))
         c *= self._scale
         c += self._offset
         # truncation is floor for c >= 0; anything below 0 lands in cell 0
