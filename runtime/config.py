@@ -136,6 +136,10 @@ class ClusterSettings(BaseModel):
     recomputing it on this model and GPU."""
     host_fraction: float = Field(0.5, gt=0, le=1)
     """Share of the server's host memory the tier gets, when on."""
+    free_reload: bool = False
+    """Evaluation only, simulated engines: reloading KV from the host tier takes no time
+    (an ideal host link), so no retention or prefetch policy could do better at
+    keeping reusable KV; a bound, not a setting to run."""
     duration_min_samples: int = Field(100, ge=1)
     """Observed calls of a tool before its own durations alone predict it; until then
     they are blended with its prior or the durations of all tools."""

@@ -42,6 +42,9 @@ Program-level scheduling across workers (ALGORITHMS.md sections 3-4, issue 5), a
                     per bucket of their features, with an aging bound (issue 18)
     agentrt-oracle  agentrt-sched with shortest-remaining-first, told each program's
                     true size by the trace (a reference, evaluation only)
+    free-reload     agentrt-sched on engines whose host-tier reloads take no time (an
+                    ideal host link; a bound on what retention and prefetch could still
+                    gain, evaluation only)
 
 Eviction over free cached blocks (ALGORITHMS.md section 2), on `vllm-sticky`:
 
@@ -65,7 +68,7 @@ AGENTRT_STEALING: dict[str, Any] = {"stealing": True,
 # `agentrt-sched`'s).
 BASELINE: dict[str, Any] = {"queue": "request_fcfs", "router": "sticky", "stealing": False,
                             "steal_options": {}, "preemption": False, "ttl": None,
-                            "host_tier": "off", "eviction": "lru"}
+                            "host_tier": "off", "eviction": "lru", "free_reload": False}
 
 POLICY_SETS: dict[str, dict[str, Any]] = {
     "vllm-rr": {"queue": "request_fcfs", "router": "round_robin"},
@@ -91,6 +94,8 @@ POLICY_SETS: dict[str, dict[str, Any]] = {
                         "ttl": "agentrt", "host_tier": "auto"},
     "agentrt-oracle": {"queue": "oracle_srpt", "router": "sticky", **AGENTRT_STEALING,
                        "ttl": "agentrt", "host_tier": "auto"},
+    "free-reload": {"queue": "atlas", "router": "sticky", **AGENTRT_STEALING,
+                    "ttl": "agentrt", "host_tier": "auto", "free_reload": True},
     "vllm-sticky-workflow": {"queue": "request_fcfs", "router": "sticky",
                              "eviction": "workflow_aware"},
     "vllm-sticky-belady": {"queue": "request_fcfs", "router": "sticky", "eviction": "belady"},

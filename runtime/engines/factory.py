@@ -10,7 +10,7 @@ from typing import Any
 from agentrt.runtime.core.retention import make_ttl_policy
 from agentrt.runtime.engines.simulated.engine import SimulatedEngine
 from agentrt.runtime.engines.simulated.latency import LatencyEngine
-from agentrt.runtime.engines.simulated.perf_model import PerfModel
+from agentrt.runtime.engines.simulated.perf_model import FreeReloadPerfModel, PerfModel
 from agentrt.runtime.engines.simulated.responder import Responder
 
 # A context length at which host tier "auto" compares reload with recompute.
@@ -48,6 +48,8 @@ class EngineFactory:
     pending_holds: bool = False
     """Hold a finished tool-calling session's blocks until its TTL decision arrives
     (the Ray runtime, whose core runs in another process)."""
+    free_reload: bool = False
+    """Evaluation only: host-tier reloads take no time (`FreeReloadPerfModel`)."""
 
     @classmethod
     def for_config(cls, cfg, perf: PerfModel | None = None, *,
@@ -55,20 +57,24 @@ class EngineFactory:
                    pending_holds: bool = False) -> EngineFactory:
         """The factory of a `ClusterSettings`' single simulated pool (RuntimeConfig or
         SimConfig without `pools`)."""
-        perf = perf if perf is not None else PerfModel(cfg.model, cfg.gpu, cfg.tp)
+        if perf is None:
+            model = FreeReloadPerfModel if cfg.free_reload else PerfModel
+            perf = model(cfg.model, cfg.gpu, cfg.tp)
         host = cfg.host_fraction if wants_host_tier(cfg.host_tier, perf) else 0.0
         return cls(model=cfg.model, gpu=cfg.gpu, tp=cfg.tp, responder=responder,
                    block_size=cfg.block_size, max_num_seqs=cfg.max_num_seqs,
                    max_batched_tokens=cfg.max_batched_tokens, kv_blocks=cfg.kv_blocks,
                    seed=cfg.seed, ttl=cfg.ttl, eviction=cfg.eviction, host_fraction=host,
-                   pending_holds=pending_holds and cfg.ttl is not None)
+                   pending_holds=pending_holds and cfg.ttl is not None,
+                   free_reload=cfg.free_reload)
 
     def cost(self) -> PerfModel:
         """What moving and rebuilding KV costs on these workers."""
         return self.perf_model()
 
     def perf_model(self) -> PerfModel:
-        return PerfModel(self.model, self.gpu, self.tp)
+        model = FreeReloadPerfModel if self.free_reload else PerfModel
+        return model(self.model, self.gpu, self.tp)
 
     def validate(self) -> None:
         """Raise ValueError naming a bad model, GPU or parallelism before any actor starts."""

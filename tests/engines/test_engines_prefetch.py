@@ -104,3 +104,34 @@ def test_copies_in_from_peers_run_one_after_another():
     dest.receive("s1", mine, 62, 2.0)  # 32 more blocks, behind the first copy
     assert dest._sched.prefetch_ready["s1"] == pytest.approx(
         2.0 + dest.perf.transfer_time(62 * 16))
+
+
+# -- the free-reload bound (evaluation only) --------------------------------------------
+
+
+def test_with_free_reload_an_offloaded_turn_is_admitted_without_waiting_for_the_link():
+    from agentrt.runtime.engines.simulated.perf_model import FreeReloadPerfModel
+
+    engine = make_engine(perf=FreeReloadPerfModel("llama-3.1-8b", "h100"), kv_blocks=200,
+                         responder=FillerResponder(), host_blocks=500)
+    _, _, mine = first_turn(engine)
+    assert engine.kv.offload(mine, 1.0).stored == 62
+    request = next_turn(mine)
+    engine.submit(request, 2.0)
+    first = engine.step(2.0)
+    # the same as a prefetch that has landed: only the new tokens' prefill
+    assert first.duration == pytest.approx(prefill_time(engine, request))
+    (done,) = [e for e in first.events + drive(engine) if isinstance(e, RequestDone)]
+    assert done.cached_tokens == 992
+
+
+def test_free_reload_reaches_the_engines_and_the_cores_cost_model_and_nothing_else():
+    from agentrt.runtime.engines.factory import EngineFactory
+    from agentrt.runtime.sim.config import SimConfig
+
+    free = EngineFactory.for_config(SimConfig(free_reload=True))
+    real = EngineFactory.for_config(SimConfig())
+    assert free.cost().reload_time(8192) == 0.0 and free("w0").perf.reload_time(8192) == 0.0
+    assert real.cost().reload_time(8192) > 0.0 and real("w0").perf.reload_time(8192) > 0.0
+    assert free.cost().recompute_time(8192) == real.cost().recompute_time(8192)
+    assert free.host_fraction == real.host_fraction > 0  # host tier auto: on in both

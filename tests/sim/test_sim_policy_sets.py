@@ -50,3 +50,8 @@ def test_a_policy_set_turns_off_every_mechanism_it_does_not_name():
                                          ("agentrt-oracle", "oracle_srpt")])
 def test_the_size_aware_sets_are_agentrt_sched_with_their_queue(name, queue):
     assert policy_set(name) == {**policy_set("agentrt-sched"), "queue": queue}
+
+
+def test_the_free_reload_bound_is_agentrt_sched_with_free_reloads():
+    assert policy_set("free-reload") == {**policy_set("agentrt-sched"), "free_reload": True}
+    assert policy_set("agentrt-sched")["free_reload"] is False

@@ -228,6 +228,18 @@ class PerfModel:
         return f"PerfModel({self.model.name!r}, {self.gpu.name!r}, tp={self.tp})"
 
 
+class FreeReloadPerfModel(PerfModel):
+    """Evaluation only (`ClusterSettings.free_reload`): the same model with an ideal
+    host link, so a reload from the host tier costs nothing. Run beside the real one,
+    it bounds what any retention or prefetch policy could still gain."""
+
+    def reload_time(self, tokens: int) -> float:
+        return 0.0
+
+    def __repr__(self) -> str:
+        return "FreeReload" + super().__repr__()
+
+
 def _check_tp(model: ModelSpec, tp: int) -> None:
     if tp < 1 or model.heads % tp or model.kv_heads % tp:
         raise ValueError(
