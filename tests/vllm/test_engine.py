@@ -151,3 +151,15 @@ def test_a_model_that_is_not_there_fails_start_with_its_path(tmp_path):
             await engine.start(lambda events: None)
 
     asyncio.run(go())
+
+
+def test_the_cpu_worker_runs_unbound_unless_the_caller_binds_it(h):
+    """vLLM read its thread binding when the engine was built: unbound by default, so
+    a bound OpenMP worker cannot stall this process on a small machine."""
+    import os
+
+    from agentrt.runtime.engines.vllm.core import CPU_ENVIRONMENT
+
+    assert CPU_ENVIRONMENT["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
+    assert os.environ.get("VLLM_CPU_OMP_THREADS_BIND") == "nobind", (
+        "run these tests without VLLM_CPU_OMP_THREADS_BIND in the environment")

@@ -51,6 +51,19 @@ def check_vllm() -> str:
     return version
 
 
+# vLLM's CPU build, unless the caller's environment says otherwise:
+# - VLLM_CPU_KVCACHE_SPACE: without a KV size in GiB the CPU build reserves
+#   gpu_memory_utilization of the machine's memory for the KV; 1 GiB is vLLM's
+#   documented CPU default.
+# - VLLM_CPU_OMP_THREADS_BIND: by default vLLM binds its CPU worker's OpenMP threads to
+#   cores. This engine shares the machine with its caller's process (the engine thread,
+#   the event loop, tools), and on a 2-core machine a bound worker stalled the other
+#   processes for up to 5.8 s while it generated (docs/vllm-backend.md). Unbound, the
+#   OS schedules them all; set the variable ("auto" or a core list) to bind on a
+#   machine with cores to spare.
+CPU_ENVIRONMENT = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
+
+
 class VllmCore:
     """One LLMEngine with agentrt's scheduler. Blocking: build and use it from one
     thread (the engine's)."""
@@ -68,9 +81,8 @@ class VllmCore:
         args = settings.engine_args(RetainingScheduler)
         if current_platform.is_cpu():
             args.setdefault("distributed_executor_backend", "mp")
-            # Without a KV size in GiB the CPU build reserves gpu_memory_utilization of
-            # the machine's memory for the KV; 1 GiB is vLLM's documented CPU default.
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+            for key, value in CPU_ENVIRONMENT.items():
+                os.environ.setdefault(key, value)  # what the caller set wins
         self.settings = settings
         self.llm = LLMEngine.from_engine_args(EngineArgs(**args))
         core = self.llm.engine_core.engine_core  # InprocClient -> EngineCore
