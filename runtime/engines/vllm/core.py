@@ -58,7 +58,7 @@ def check_vllm() -> str:
 # - VLLM_CPU_OMP_THREADS_BIND: by default vLLM binds its CPU worker's OpenMP threads to
 #   cores. This engine shares the machine with its caller's process (the engine thread,
 #   the event loop, tools), and on a 2-core machine a bound worker stalled the other
-#   processes for up to 5.8 s while it generated (docs/vllm-backend.md). Unbound, the
+#   processes for up to 5.8 s while it generated (docs/openai-engine.md). Unbound, the
 #   OS schedules them all; set the variable ("auto" or a core list) to bind on a
 #   machine with cores to spare.
 CPU_ENVIRONMENT = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
