@@ -6,6 +6,9 @@
              its deadline, when a one-call program's call is done, or when the gateway
              stops: its trace is written and the scheduler's `program_ended` releases
              whatever its sessions still hold on the workers
+    overdue  a program ended at its deadline keeps its id refused (504) until
+             `idle_timeout_s` passes without a call naming it, so that neither the
+             reaper's timing nor a client's retry turns it into a new program
     session  ends with its program, or by X-Agentrt-Session-End on its last call
 
 A reaper task, started with the first call, ends idle and overdue programs.
@@ -38,7 +41,20 @@ class ProgramLifecycle:
         self._reaper: asyncio.Task | None = None
 
     def find(self, tenant: str, who: Identity) -> ProgramState | None:
-        return None if who.anonymous else self.table.get(tenant, who.program)
+        """The running program a call names (None: start one). A program that ended at
+        its deadline stays ended: a call naming it within `idle_timeout_s` of its last
+        refused call is a 504, not the first call of a new program with a new deadline."""
+        if who.anonymous:
+            return None
+        program = self.table.get(tenant, who.program)
+        if program is None:
+            now = time.time()
+            deadline_s = self.table.overdue(tenant, who.program, now)
+            if deadline_s is not None:
+                self.table.mark_overdue(tenant, who.program, deadline_s,
+                                        now + self.idle_timeout_s)
+                raise errors.deadline_exceeded(who.program, deadline_s)
+        return program
 
     async def start(self, tenant: str, who: Identity, limits: ProgramLimits,
                     now: float) -> ProgramState:
@@ -63,7 +79,10 @@ class ProgramLifecycle:
     async def end(self, program: ProgramState, reason: str) -> None:
         if program.span is None:  # already ended
             return
-        self.table.remove(program)
+        if self.table.remove(program) and reason == "deadline":
+            self.table.mark_overdue(program.tenant, program.client_id,
+                                    program.limits.deadline_s or 0.0,
+                                    time.time() + self.idle_timeout_s)
         self.traces.end(program, reason, time.time())
         self.metrics.programs.dec()
         self.metrics.ended.labels(reason=reason).inc()
@@ -93,6 +112,7 @@ class ProgramLifecycle:
         period = min(5.0, self.idle_timeout_s / 4)
         while True:
             await asyncio.sleep(period)
+            self.table.forget_overdue(time.time())
             for program, reason in self.table.due(time.time(), self.idle_timeout_s):
                 try:
                     await self.end(program, reason)

@@ -71,6 +71,10 @@ class ProgramTable:
     def __init__(self) -> None:
         self._by_key: dict[tuple[str, str], ProgramState] = {}
         self._ids = itertools.count()
+        self._overdue: dict[tuple[str, str], tuple[float, float]] = {}
+        """Programs ended at their deadline: (tenant, client id) -> (deadline_s, kept
+        until). A call naming one is refused until then instead of starting a new
+        program with a fresh deadline."""
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -89,10 +93,35 @@ class ProgramTable:
             self._by_key[(tenant, client_id)] = program
         return program
 
-    def remove(self, program: ProgramState) -> None:
+    def remove(self, program: ProgramState) -> bool:
+        """Take `program` out of the table; False if it was not in it (a one-call
+        program, or one removed already)."""
         key = (program.tenant, program.client_id)
         if self._by_key.get(key) is program:
             del self._by_key[key]
+            return True
+        return False
+
+    def mark_overdue(self, tenant: str, client_id: str, deadline_s: float,
+                     until: float) -> None:
+        """The program `client_id` ended at its deadline: its id is refused until `until`."""
+        self._overdue[(tenant, client_id)] = (deadline_s, until)
+
+    def overdue(self, tenant: str, client_id: str, now: float) -> float | None:
+        """The deadline (s) of the program `client_id` if it ended at its deadline and
+        its id is still refused at `now`; None otherwise."""
+        entry = self._overdue.get((tenant, client_id))
+        if entry is None:
+            return None
+        if now >= entry[1]:
+            del self._overdue[(tenant, client_id)]
+            return None
+        return entry[0]
+
+    def forget_overdue(self, now: float) -> None:
+        """Drop the refusals that have run out."""
+        for key in [k for k, (_, until) in self._overdue.items() if now >= until]:
+            del self._overdue[key]
 
     def programs(self) -> list[ProgramState]:
         return list(self._by_key.values())
