@@ -5,7 +5,8 @@ build_model.py) side by side, so their start-ups overlap:
 
     primary   256 KV blocks of 32 tokens, API key required: most tests, behind a
               FaultProxy for the failure tests
-    victim    128 KV blocks (4,096 tokens), no key: the test that kills a server mid-call
+    victim    160 KV blocks (5,120 tokens: a whole 4,096-token window and then some),
+              no key: the test that kills a server mid-call
 
 Both stop (SIGTERM, then SIGKILL after a grace period) when the session ends. A
 missing `.venv-vllm` fails the tests with the make target to run (CI must run them,
@@ -63,7 +64,7 @@ def realservers() -> Servers:
     scripted = models / "scripted"
     primary = VllmServer(ServerSpec(scripted, MODEL, num_gpu_blocks=256, api_key=API_KEY),
                          CACHE / "logs" / "primary.log")
-    victim = VllmServer(ServerSpec(scripted, MODEL, num_gpu_blocks=128),
+    victim = VllmServer(ServerSpec(scripted, MODEL, num_gpu_blocks=160),
                         CACHE / "logs" / "victim.log")
     servers = [primary, victim]
     atexit.register(lambda: [s.stop(grace_s=5) for s in servers])

