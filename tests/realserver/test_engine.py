@@ -17,7 +17,7 @@ from tests.realserver.helpers import (
 pytestmark = [pytest.mark.realserver, pytest.mark.timeout(600)]
 # Tokens asked of a long call: the 4,096-token window leaves about 3,700 to generate,
 # 8 s or more for the tiny model on this machine's 2 cores. While it generates, vLLM's
-# engine-core and worker processes keep both cores busy (85% and 100% measured, most of
+# engine-core and worker processes keep both cores busy (85% and 100% measured, much of
 # it their shared-memory queue's busy wait), and the server's API process handles the
 # tokens' outputs on its event loop before anything else (vllm-project/vllm#38157), so
 # it can notice a closed connection seconds late (3 s measured; with 2,048-token calls

@@ -82,7 +82,7 @@ def test_a_one_call_program_leaves_nothing_behind(lifecycle):
     asyncio.run(go())
 
 
-def test_the_refusal_runs_out_after_the_idle_timeout_and_each_call_renews_it():
+def test_the_refusal_runs_out_at_its_time_and_is_forgotten():
     table = ProgramTable()
     table.mark_overdue("t", "a", 0.3, until=100.0)
     assert table.overdue("t", "a", now=99.9) == 0.3
