@@ -98,8 +98,22 @@ class EngineFactory:
             **knobs)
 
 
+class _KvStaysPut:
+    """The cost of moving KV where it never moves (a hosted API, an HTTP server): a
+    session's context is prefilled again, never reloaded or copied."""
+
+    def recompute_time(self, tokens: int) -> float:
+        return self.prefill_time(tokens)  # type: ignore[attr-defined]
+
+    def reload_time(self, tokens: int) -> float:
+        return float("inf")
+
+    def transfer_time(self, tokens: int, link: str = "nvlink") -> float:
+        return float("inf")
+
+
 @dataclass(frozen=True)
-class LatencyCost:
+class LatencyCost(_KvStaysPut):
     """The cost model of a hosted API pool: no KV to move or keep, prefill time is the
     time to the first token."""
 
@@ -109,15 +123,6 @@ class LatencyCost:
 
     def prefill_time(self, tokens: int, context: int = 0) -> float:
         return self.ttft_s + tokens * self.prompt_token_s
-
-    def recompute_time(self, tokens: int) -> float:
-        return self.prefill_time(tokens)
-
-    def reload_time(self, tokens: int) -> float:
-        return float("inf")
-
-    def transfer_time(self, tokens: int, link: str = "nvlink") -> float:
-        return float("inf")
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ class LatencyFactory:
 
 
 @dataclass(frozen=True)
-class ServerCost:
+class ServerCost(_KvStaysPut):
     """What routing knows of a real server's speed: a configured prefill rate. KV never
     moves between servers, so moving it costs forever."""
 
@@ -152,15 +157,6 @@ class ServerCost:
 
     def prefill_time(self, tokens: int, context: int = 0) -> float:
         return tokens / self.prefill_tokens_per_s
-
-    def recompute_time(self, tokens: int) -> float:
-        return self.prefill_time(tokens)
-
-    def reload_time(self, tokens: int) -> float:
-        return float("inf")
-
-    def transfer_time(self, tokens: int, link: str = "nvlink") -> float:
-        return float("inf")
 
 
 @dataclass(frozen=True)
