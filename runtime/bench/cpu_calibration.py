@@ -133,6 +133,24 @@ def fit(points: list[StepPoint]) -> CpuFit:
     return CpuFit(*coef, worst(fitted), worst(held))
 
 
+def refits(points: list[StepPoint], count: int, seed: int = 0) -> list[CpuFit]:
+    """`count` fits to bootstrap resamples of the points (each kind resampled with
+    replacement to its own size; Efron, "Bootstrap methods: another look at the
+    jackknife", Annals of Statistics 7(1), 1979): models as plausible as `fit`'s given
+    how much the measured steps scatter. Their errors are on all the points."""
+    rng = np.random.default_rng(seed)
+    kinds = [[p for p in points if p.kind == kind] for kind in ("prefill", "decode")]
+    out = []
+    for _ in range(count):
+        sample = [of_kind[i] for of_kind in kinds if of_kind
+                  for i in rng.integers(0, len(of_kind), len(of_kind))]
+        coef = _lstsq(sample)
+        partial = CpuFit(*coef, 0.0, 0.0)
+        error = max(abs(partial.predict(p) / p.seconds - 1) for p in points)
+        out.append(CpuFit(*coef, error, error))
+    return out
+
+
 def register(fit_: CpuFit, model_dir: str | Path, model_name: str = "scripted-tiny",
              gpu_name: str = "cpu-fitted") -> tuple[str, str]:
     """Register the served model and the fitted machine with the simulator; returns

@@ -9,7 +9,9 @@ from dataclasses import replace
 import pytest
 
 from agentrt.runtime.bench import cpu_calibration as cal
-from agentrt.runtime.bench.vllm_ttl import POLICIES, kendall_tau, ranks, run_sim, workload
+from agentrt.runtime.bench.vllm_ttl import (
+    POLICIES, compare, kendall_tau, ranks, run_sim, workload,
+)
 from agentrt.runtime.engines.simulated.hardware import register_gpu
 from agentrt.runtime.engines.simulated.perf_model import PerfModel
 
@@ -65,3 +67,29 @@ def test_rank_agreement():
     assert ranks(a) == {"x": 1, "y": 2, "z": 3}
     assert kendall_tau(a, {"x": 10.0, "y": 20.0, "z": 30.0}) == 1.0
     assert kendall_tau(a, {"x": 3.0, "y": 2.0, "z": 1.0}) == -1.0
+
+
+def test_bootstrap_refits_recover_exact_steps_and_scatter_with_noise():
+    exact = cal.refits(synthetic_points(), 8, seed=0)
+    assert len(exact) == 8 and max(f.fit_error for f in exact) < 1e-6
+    noisy = [replace(p, seconds=p.seconds * (1.2 if i % 3 == 0 else 0.9))
+             for i, p in enumerate(synthetic_points())]
+    fits = cal.refits(noisy, 8, seed=0)
+    assert len({round(f.per_token, 12) for f in fits}) > 1  # resamples differ
+    assert [f.per_token for f in fits] == [f.per_token for f in cal.refits(noisy, 8, seed=0)]
+
+
+def test_the_comparison_orders_pairs_by_paired_rounds_and_stable_refits():
+    sim = {"none": (4.0, 0.1), "fixed": (5.0, 0.2), "agentrt": (5.05, 0.2)}
+    refits = [{"none": 4.0, "fixed": 5.0, "agentrt": 5.05},
+              {"none": 4.1, "fixed": 5.1, "agentrt": 4.9}]  # fixed/agentrt flips
+    cpu = {"none": [(4.2, 0.1, {}), (4.8, 0.1, {}), (4.4, 0.1, {})],
+           "fixed": [(5.3, 0.2, {}), (5.9, 0.2, {}), (5.5, 0.2, {})],
+           "agentrt": [(5.2, 0.2, {}), (6.2, 0.2, {}), (5.4, 0.2, {})]}
+    text, result = compare(cpu, sim, refits)
+    assert (result.concordant, result.discordant) == (2, 0)
+    assert result.unordered_x == 1 and result.unordered_y == 1  # fixed vs agentrt
+    assert "The rankings agree." in text and "neither side can tell" in text
+    cpu["none"] = [(6.2, 0.1, {}), (6.8, 0.1, {}), (6.4, 0.1, {})]  # now slowest
+    text, result = compare(cpu, sim, refits)
+    assert result.discordant == 2 and "DISAGREE" in text and "do NOT agree" in text

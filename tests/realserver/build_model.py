@@ -11,6 +11,14 @@ writes two Hugging Face model folders, deterministically, in about ten seconds:
     OUT_DIR/scripted/   the same, rewired so that greedy decoding writes a fixed tool
                         call after the prompt (see `script_weights`)
 
+and, with `--bench` (`build_model.py OUT_DIR --bench`), a third:
+
+    OUT_DIR/bench/      Llama architecture (hidden 1024, 4 layers, 16 heads, 2 KV
+                        heads), random weights, 56M parameters: large enough that on a
+                        CPU recomputing a context of a thousand tokens takes about as
+                        long as a quick tool call (about 0.1 s here), which is what KV
+                        retention trades against (runtime/bench/vllm_ttl.py)
+
 Both share one tokenizer: a byte-level BPE (the GPT-2 scheme, Radford et al. 2019)
 trained with the `tokenizers` library on the standard library's own .py files, with
 ChatML turn markers and the Hermes tool-call tags, and a chat template that renders
@@ -102,20 +110,26 @@ def build_tokenizer():
     return fast
 
 
-def build_model(tokenizer, scripted: bool):
+# name -> (hidden, intermediate, layers, attention heads); every model has 2 KV heads.
+SHAPES = {"random": (128, 256, 2, 4), "scripted": (128, 256, 2, 4),
+          "bench": (1024, 3072, 4, 16)}
+
+
+def build_model(tokenizer, name: str):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    hidden, intermediate, layers, heads = SHAPES[name]
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
-        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=intermediate,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=2,
         max_position_embeddings=4096, tie_word_embeddings=False,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=eos,
         pad_token_id=tokenizer.pad_token_id, torch_dtype="bfloat16")
     model = LlamaForCausalLM(config)
-    if scripted:
+    if name == "scripted":
         script_weights(model, tokenizer)
     model.generation_config.eos_token_id = eos
     return model.to(torch.bfloat16)
@@ -154,11 +168,11 @@ def script_weights(model, tokenizer) -> None:
             head[successor, dim] = 20.0
 
 
-def write(out: Path, scripted: bool, tokenizer) -> Path:
-    folder = out / ("scripted" if scripted else "random")
+def write(out: Path, name: str, tokenizer) -> Path:
+    folder = out / name
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    build_model(tokenizer, scripted).save_pretrained(tmp, safe_serialization=True)
+    build_model(tokenizer, name).save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     (tmp / "BUILD_ID").write_text(build_id())
     shutil.rmtree(folder, ignore_errors=True)
@@ -172,17 +186,19 @@ def is_current(folder: Path) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: build_model.py OUT_DIR", file=sys.stderr)
+    bench = "--bench" in argv
+    args = [a for a in argv if a != "--bench"]
+    if len(args) != 1:
+        print("usage: build_model.py OUT_DIR [--bench]", file=sys.stderr)
         return 2
-    out = Path(argv[0])
+    out = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
-    wanted = [s for s in (False, True)
-              if not is_current(out / ("scripted" if s else "random"))]
+    names = ["random", "scripted"] + (["bench"] if bench else [])
+    wanted = [name for name in names if not is_current(out / name)]
     if wanted:
         tokenizer = build_tokenizer()
-        for scripted in wanted:
-            print(f"built {write(out, scripted, tokenizer)}")
+        for name in wanted:
+            print(f"built {write(out, name, tokenizer)}")
     return 0
 
 
