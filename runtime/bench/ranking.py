@@ -76,11 +76,16 @@ def stable_order(central: Mapping[str, float], refits: Sequence[Mapping[str, flo
     order = sign(central[a] - central[b])
     if order == 0:
         return 0
-    if refits:
-        same = sum(sign(r[a] - r[b]) == order for r in refits)
-        if same < agree * len(refits):
-            return 0
+    if refits and refits_keeping(central, refits, a, b) < agree * len(refits):
+        return 0
     return order
+
+
+def refits_keeping(central: Mapping[str, float], refits: Sequence[Mapping[str, float]],
+                   a: str, b: str) -> int:
+    """How many re-fitted models order `a` and `b` as the central one does."""
+    order = sign(central[a] - central[b])
+    return sum(sign(r[a] - r[b]) == order for r in refits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,8 +161,7 @@ def compare(cpu: dict[str, list], sim: dict[str, tuple], refits: list[dict[str, 
         d = ranking.paired_order(jct[a], jct[b])
         x[a, b] = d.order
         y[a, b] = ranking.stable_order(mean_sim, refits, a, b, agree)
-        same = sum(ranking.sign(r[a] - r[b]) == ranking.sign(mean_sim[a] - mean_sim[b])
-                   for r in refits)
+        same = ranking.refits_keeping(mean_sim, refits, a, b)
         verdict = ("agree" if x[a, b] and x[a, b] == y[a, b] else
                    "DISAGREE" if x[a, b] and y[a, b] else
                    "neither side can tell" if not x[a, b] and not y[a, b] else
