@@ -8,7 +8,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from agentrt.runtime.bench.harness import BenchSpec, peak_memory_mb, run_bench
+from agentrt.runtime.bench.harness import (
+    BenchSpec, check_size_history, peak_memory_mb, run_bench,
+)
 from agentrt.runtime.bench.planning import add_planning_options, run_planning_command
 from agentrt.runtime.bench.policies import policy_set
 from agentrt.runtime.bench.report import markdown_table, write_outputs
@@ -48,6 +50,11 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench", help="where result.json, table.md "
                         "and the plots go")
+    parser.add_argument("--size-history", metavar="FILE",
+                        help="policy sets with the Gittins queue start warm from this file "
+                        "of finished programs, written by an earlier run to "
+                        "<out>/size-history/ (each cell from a copy of it); without it "
+                        "they start cold")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--check-integrity", action="store_true",
                         help="verify every engine's KV accounting at the end of each cell")
@@ -67,6 +74,9 @@ def run_bench_command(args: argparse.Namespace) -> int:
         print(f"simulating {what}: {', '.join(spec.policies)} on "
               f"{', '.join(map(str, spec.workers))} simulated {args.gpu} workers ("
               f"{', '.join(f'{m}, TP{tp}' for m, tp in spec.models)})", file=sys.stderr)
+        if spec.size_history:
+            print(f"the Gittins queue starts from {check_size_history(spec)} finished "
+                  f"programs in {spec.size_history}", file=sys.stderr)
         started = time.perf_counter()
         cells = run_bench(spec, progress=lambda c: print(
             f"  {c.name}: {c.result.wall_time_s:.1f}s, {c.result.events} events",
@@ -110,7 +120,9 @@ def _bench_spec(args: argparse.Namespace) -> BenchSpec:
                      trace=args.trace, sim=sim,
                      concurrency_per_worker=loads if len(loads) > 1 else loads[0],
                      tenants=args.tenants, models=models,
-                     programs_per_worker=args.programs_per_worker, kv_oversub=args.kv_oversub)
+                     programs_per_worker=args.programs_per_worker, kv_oversub=args.kv_oversub,
+                     size_history=args.size_history,
+                     size_history_out=str(Path(args.out) / "size-history"))
 
 
 def _models(model: str, tp: str) -> list[tuple[str, int]]:

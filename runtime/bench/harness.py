@@ -4,13 +4,17 @@ like."""
 from __future__ import annotations
 
 import math
+import re
 import resource
+import shutil
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from pathlib import Path
 from typing import Any, Sequence
 
 from agentrt.programs.workloads import ProgramSpec, generate, load_trace
+from agentrt.runtime.core.prediction.history import SizeHistory
 from agentrt.runtime.bench.policies import policy_set
 from agentrt.runtime.engines.simulated.perf_model import PerfModel
 from agentrt.runtime.sim.config import SimConfig
@@ -70,6 +74,14 @@ class BenchSpec:
     """Closed loop: size the programs in flight so their live contexts are this many
     times the cluster's KV capacity (mean prompt of the workload's LLM calls),
     instead of `concurrency_per_worker`."""
+    size_history: str | None = None
+    """Cells whose queue is `gittins` start warm from this file of finished programs
+    (`runtime.core.prediction.history`), each from a copy of its own, so every such
+    cell starts from the same data; None: they start cold."""
+    size_history_out: str | None = None
+    """Where each `gittins` cell's history goes (the copy of `size_history`, or an empty
+    file, with the cell's finished programs added): a run that starts another warm;
+    None: nothing kept."""
 
 
 def load_programs(workload: str, spec: BenchSpec, workers: int) -> list[ProgramSpec]:
@@ -154,18 +166,56 @@ def run_bench(spec: BenchSpec, progress=None) -> list[Cell]:
                     concurrency = (oversub_concurrency(mspec, programs, workers)
                                    if spec.kv_oversub else load * workers)
                     for policy in spec.policies:
-                        config = SimConfig(**{"concurrency": concurrency, **mspec.sim,
-                                              **policy_set(policy), "workers": workers,
-                                              "seed": spec.seed,
-                                              **_workload_overrides(workload, programs)})
-                        result = Simulation(programs, config).run()
-                        cell = Cell(workload, policy, workers, result,
+                        cell = Cell(workload, policy, workers, None,  # the result, below
                                     f"{model}/tp{tp}" if label else "",
                                     load if len(loads) > 1 else None)
+                        settings = policy_set(policy)
+                        if settings["queue"] == "gittins" and spec.size_history_out:
+                            settings["queue_options"] = {
+                                **settings.get("queue_options", {}),
+                                "history": str(_cell_history(spec, cell))}
+                        config = SimConfig(**{"concurrency": concurrency, **mspec.sim,
+                                              **settings, "workers": workers,
+                                              "seed": spec.seed,
+                                              **_workload_overrides(workload, programs)})
+                        cell.result = Simulation(programs, config).run()
                         cells.append(cell)
                         if progress is not None:
                             progress(cell)
     return cells
+
+
+def _cell_history(spec: BenchSpec, cell: Cell) -> Path:
+    """The cell's own size history file in `spec.size_history_out`: a copy of
+    `spec.size_history` (or nothing: it starts cold), which the cell adds to."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{cell.name} seed {spec.seed}").strip("-")
+    path = Path(spec.size_history_out) / f"{name}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if spec.size_history:
+        shutil.copyfile(spec.size_history, path)
+    else:
+        path.unlink(missing_ok=True)
+    return path
+
+
+def check_size_history(spec: BenchSpec) -> int:
+    """Read `spec.size_history` before any cell runs: how many finished programs it
+    holds. Raises FileNotFoundError when it is missing (a warm start was asked for,
+    so starting cold would be a silent mistake) and SizeHistoryError when it is not
+    a size history."""
+    if not spec.size_history:
+        return 0
+    if not Path(spec.size_history).is_file():
+        raise FileNotFoundError(
+            f"size history {spec.size_history} does not exist: give a file an earlier "
+            "bench run wrote (<out>/size-history/*.jsonl) or leave --size-history out to "
+            "start cold")
+    if not spec.size_history_out:
+        raise ValueError("a size history needs somewhere to put each cell's copy "
+                         "(size_history_out)")
+    history = SizeHistory(spec.size_history)
+    history.close()
+    return len(history.records)
 
 
 def concurrency_loads(spec: BenchSpec) -> list[int]:

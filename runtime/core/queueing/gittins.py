@@ -14,6 +14,11 @@ finishing drops behind those the distribution says are nearly done.
     key(call) = (0, arrival)                    waited >= max_wait_s: starving, FIFO
               = (1, -index(program), arrival)   otherwise; higher index first
 
+Warm start: with `history` (a file path), the predictor first learns from the programs
+that file records as finished, and every program that finishes here is added to it
+(`runtime.core.prediction.history`), so a scheduler that restarts, or the next run,
+starts from what earlier ones learned instead of cold.
+
 Starvation protection: a call that has waited `max_wait_s` (since its arrival, or since
 its last recall) goes ahead of every call that has not, in arrival order (`expires`
 tells the queue when), so a long program's calls wait at most about that long behind
@@ -31,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
+from agentrt.runtime.core.prediction.base import Features
+from agentrt.runtime.core.prediction.history import Finished, SizeHistory
 from agentrt.runtime.core.prediction.registry import make_predictor
 from agentrt.runtime.core.queueing.policy import QueuePolicy
 
@@ -38,24 +45,34 @@ from agentrt.runtime.core.queueing.policy import QueuePolicy
 @dataclass(slots=True)
 class _Program:
     keys: Any  # what the predictor keeps of it (`SizePredictor.keys`)
+    agent: str
+    features: Features
     attained: int = 0  # calls finished
     index: float = 1.0  # Gittins index after `attained` calls
 
 
 class Gittins(QueuePolicy):
     """See the module doc. Options: `max_wait_s` (starvation bound), `predictor` (a
-    name in `runtime.core.prediction.registry`) and that predictor's own options.
-    Raises ValueError on a bad option."""
+    name in `runtime.core.prediction.registry`), `history` (a file of finished programs
+    to start from and add to; None: start cold, keep nothing), `history_keep` (how many
+    of its latest programs to learn from at start) and the predictor's own options.
+    Raises ValueError on a bad option or a history file it cannot use."""
 
     name = "gittins"
     timed = True
 
     def __init__(self, max_wait_s: float = 60.0, predictor: str = "loglinear",
+                 history: str | None = None, history_keep: int = 2000,
                  **predictor_options: Any) -> None:
         if max_wait_s <= 0:
             raise ValueError(f"max_wait_s must be > 0, got {max_wait_s}")
         self.max_wait_s = max_wait_s
         self.predictor = make_predictor(predictor, **predictor_options)
+        self.history = None if history is None else SizeHistory(history, history_keep)
+        if self.history is not None:
+            for done in self.history.records:
+                self.predictor.observe(self.predictor.keys(done.agent, done.features),
+                                       done.calls)
         self._programs: dict[str, _Program] = {}
         self._since: dict[str, float] = {}  # request id -> when it was recalled
 
@@ -81,7 +98,8 @@ class Gittins(QueuePolicy):
     def on_submit(self, request: LLMRequest, now: float) -> None:
         if request.program_id not in self._programs:
             keys = self.predictor.keys(request.agent, request.features)
-            state = self._programs[request.program_id] = _Program(keys)
+            state = self._programs[request.program_id] = _Program(
+                keys, request.agent, request.features)
             state.index = self.predictor.predict(keys, 0).index
 
     def on_requeue(self, request: LLMRequest, now: float, ran_s: float) -> None:
@@ -104,6 +122,8 @@ class Gittins(QueuePolicy):
         state = self._programs.pop(program_id, None)
         if state is not None and state.attained:
             self.predictor.observe(state.keys, state.attained, program_id)
+            if self.history is not None:
+                self.history.append(Finished(state.agent, state.features, state.attained))
 
 
 class OracleSRPT(QueuePolicy):
