@@ -182,3 +182,17 @@ def test_an_unreadable_or_unwritable_history_is_a_clear_error(tmp_path):
 def test_keep_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="keep must be >= 1"):
         SizeHistory(tmp_path / "x.jsonl", keep=0)
+
+
+def test_a_history_that_stops_being_writable_costs_the_warm_start_not_the_run(
+        tmp_path, caplog):
+    folder = tmp_path / "later"
+    policy = make_queue_policy("gittins", history=str(folder / "sizes.jsonl"), **BUCKETS)
+    folder.write_text("")  # the folder became a file after the start: no write works
+    with caplog.at_level(logging.ERROR):
+        learn_kinds(policy)  # 8 programs end: each append fails
+    assert policy.predictor.observed == 8  # still learned here
+    assert order_of_big_and_small(policy) == ["small#0", "big#0"]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "cannot write" in errors[0].getMessage()
+    assert "not kept for the next scheduler" in errors[0].getMessage()

@@ -31,15 +31,18 @@ remaining processing time); calls without the hint go last, in arrival order.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from agentrt.runtime.core.messages import LLMRequest, RequestDone
 from agentrt.runtime.core.prediction.base import Features
-from agentrt.runtime.core.prediction.history import Finished, SizeHistory
+from agentrt.runtime.core.prediction.history import Finished, SizeHistory, SizeHistoryError
 from agentrt.runtime.core.prediction.registry import make_predictor
 from agentrt.runtime.core.queueing.policy import QueuePolicy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -69,6 +72,7 @@ class Gittins(QueuePolicy):
         self.max_wait_s = max_wait_s
         self.predictor = make_predictor(predictor, **predictor_options)
         self.history = None if history is None else SizeHistory(history, history_keep)
+        self._history_failing = False
         if self.history is not None:
             for done in self.history.records:
                 self.predictor.observe(self.predictor.keys(done.agent, done.features),
@@ -123,7 +127,21 @@ class Gittins(QueuePolicy):
         if state is not None and state.attained:
             self.predictor.observe(state.keys, state.attained, program_id)
             if self.history is not None:
-                self.history.append(Finished(state.agent, state.features, state.attained))
+                self._record(Finished(state.agent, state.features, state.attained))
+
+    def _record(self, done: Finished) -> None:
+        """Add a finished program to the history. A file that cannot be written costs
+        the next scheduler its warm start, not this one its programs: logged (once
+        until it works again), and scheduling goes on from what is learned here."""
+        try:
+            self.history.append(done)
+        except SizeHistoryError as e:
+            if not self._history_failing:
+                log.error("%s; programs finishing from now on are learned from but not "
+                          "kept for the next scheduler", e)
+            self._history_failing = True
+        else:
+            self._history_failing = False
 
 
 class OracleSRPT(QueuePolicy):
