@@ -8,14 +8,14 @@ import re
 import resource
 import shutil
 from dataclasses import dataclass, field, replace
-
-import numpy as np
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from agentrt.programs.workloads import ProgramSpec, generate, load_trace
-from agentrt.runtime.core.prediction.history import SizeHistory
 from agentrt.runtime.bench.policies import policy_set
+from agentrt.runtime.core.prediction.history import SizeHistory
 from agentrt.runtime.engines.simulated.perf_model import PerfModel
 from agentrt.runtime.sim.config import SimConfig
 from agentrt.runtime.sim.driver import Simulation

@@ -38,8 +38,9 @@ Program-level scheduling across workers (ALGORITHMS.md sections 3-4, issue 5), a
                     (multi-tenant SLOs)
     agentrt-sched-fcfs  agentrt-sched with program FCFS instead of ATLAS (ablation)
     agentrt-gittins agentrt-sched with the Gittins queue: the Gittins index of each
-                    program's remaining size, learned online from finished programs
-                    per bucket of their features, with an aging bound (issue 18)
+                    program's remaining size, learned online from finished (and
+                    running) programs by a log-linear regression on their features,
+                    with an aging bound (issue 18)
     agentrt-oracle  agentrt-sched with shortest-remaining-first, told each program's
                     true size by the trace (a reference, evaluation only)
     free-reload     agentrt-sched on engines whose host-tier reloads take no time (an
