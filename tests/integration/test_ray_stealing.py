@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 
 STEALING = {**PLAIN, "max_num_seqs": 1, "dispatch_window": 1, "stealing": True,
             "steal_options": {"high_mark": 0}}
+GAP = 0.2  # model seconds between arrivals: 0.1 wall seconds at the Ray test's time scale
 
 
 def lopsided_trace() -> list[ProgramSpec]:
@@ -21,26 +22,30 @@ def lopsided_trace() -> list[ProgramSpec]:
     write 40 times longer replies: the second worker runs dry while calls queue for
     the first.
 
-    All arrive at once and every first reply is at least 100 tokens, so no call
-    finishes while the eight first calls are placed: placement by load alternates w0,
-    w1, ... whatever the machine's load. (With arrivals 0.01 model seconds apart, where
-    the sessions landed depended on which short calls had finished by each arrival, and
-    on Ray no steal happened in about one run in three with two CPU hogs beside the
-    test.)"""
+    The sessions arrive one by one, GAP model seconds apart in trace order, and every
+    first reply is 300 tokens (about 2 model seconds), so all eight are placed before
+    any call finishes: placement by load alternates w0, w1, ... On Ray, sessions that
+    arrive at the same instant reach the scheduler in whatever order the runner's
+    awaits happen to resume; with all eight at 0.0 the long sessions were split two and
+    two in about one run in 25 and nothing was stolen. (With arrivals 0.01 model
+    seconds apart and 100-token first replies, where the sessions landed depended on
+    which short calls had finished by each arrival.)"""
     programs = []
     for i in range(8):
         tokens = 200 if i % 2 == 0 else 5
-        turns = ([TurnSpec(400, max(tokens, 100), "bash", 0.02)]
+        turns = ([TurnSpec(400, 300, "bash", 0.02)]
                  + [TurnSpec(400, tokens, "bash", 0.02)] * 2 + [TurnSpec(100, tokens)])
-        programs.append(ProgramSpec(f"p{i}", [StepSpec("solve", turns)], arrival=0.0))
+        programs.append(ProgramSpec(f"p{i}", [StepSpec("solve", turns)], arrival=i * GAP))
     return programs
 
 
 def test_the_trace_makes_the_simulator_steal():
     sim = Simulation(lopsided_trace(), plain_config(workers=2, arrival="trace", **STEALING))
     sim.run()
-    # Two moved sessions even the load out; the rest stay where they are.
-    assert sim.scheduler.counters.stolen == 2 and sim.control.moves == 2
+    # The second worker, dry, takes p6's first call (no KV to move yet), then calls of
+    # hot sessions (their KV moves), and the first worker takes some back once it is
+    # the one short of work.
+    assert sim.scheduler.counters.stolen == 5 and sim.control.moves == 4
 
 
 def test_a_transferred_session_takes_its_kv_to_the_thief():
