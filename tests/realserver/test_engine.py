@@ -128,9 +128,9 @@ def test_second_turn_through_the_engine_is_cached(vllm, api_key_env):
 @pytest.mark.parametrize("stream", [True, False])
 def test_abort_stops_the_server_generating(vllm, api_key_env, stream):
     """A long call (4-5 s here) aborted after 0.5 s: the server stops generating
-    short of what the call asked (see LONG for how late it can notice), and the engine emits nothing for the call. (vLLM
-    0.32 does not count a client's disconnect under request_success{abort}: the
-    token counter is the evidence.)"""
+    short of what the call asked (see LONG for how late it can notice), and the engine
+    emits nothing for the call. (vLLM 0.32 does not count a client's disconnect under
+    request_success{abort}: the token counter is the evidence.)"""
     ep = endpoint(vllm.base_url, api_key_env=api_key_env, stream=stream, read_timeout_s=60)
 
     async def go():
